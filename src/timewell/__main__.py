@@ -1,0 +1,3 @@
+from timewell.cli import main
+
+main()

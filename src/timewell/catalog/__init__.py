@@ -1,0 +1,167 @@
+"""The catalog: databases, tables and typed columns, persisted as a log plus checkpoints.
+
+Every change is an operation (a small JSON dict) that is first made durable and then applied,
+so the in-memory state is always something the object store can rebuild.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from timewell.catalog.model import TAG_ARROW_TYPE, TIME_ARROW_TYPE, ColumnType, Database, Table
+from timewell.catalog.names import check_column_name, check_database_name, check_table_name
+from timewell.catalog.persistence import CatalogLog
+from timewell.errors import AlreadyExists, InvalidRequest, NotFound
+
+__all__ = [
+    "Catalog",
+    "ColumnType",
+    "Database",
+    "DatabaseNotFound",
+    "Table",
+    "TableNotFound",
+    "TAG_ARROW_TYPE",
+    "TIME_ARROW_TYPE",
+    "check_database_name",
+    "check_table_name",
+    "check_column_name",
+]
+
+
+class DatabaseNotFound(NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"database not found: '{name}'")
+
+
+class TableNotFound(NotFound):
+    def __init__(self, database: str, table: str) -> None:
+        super().__init__(f"table '{table}' not found in database '{database}'")
+
+
+class Catalog:
+    """Thread-safe: hold `lock` to read a consistent state across several calls."""
+
+    def __init__(self, log: CatalogLog) -> None:
+        self._log = log
+        self.lock = threading.RLock()
+        self.databases: dict[str, Database] = {}
+
+    @classmethod
+    def load(cls, log: CatalogLog) -> Catalog:
+        catalog = cls(log)
+        state, commits = log.load()
+        if state is not None:
+            catalog.databases = {d["name"]: Database.from_json(d) for d in state["databases"]}
+        for ops in commits:
+            for op in ops:
+                catalog._apply(op)
+        return catalog
+
+    # -- reading
+
+    def database(self, name: str) -> Database:
+        """A live database; DatabaseNotFound for unknown or deleted ones."""
+        db = self.databases.get(name)
+        if db is None or db.deleted:
+            raise DatabaseNotFound(name)
+        return db
+
+    def live_databases(self) -> list[Database]:
+        with self.lock:
+            return [db for db in self.databases.values() if not db.deleted]
+
+    def table(self, database: str, table: str) -> Table:
+        t = self.database(database).tables.get(table)
+        if t is None or t.deleted:
+            raise TableNotFound(database, table)
+        return t
+
+    # -- changing
+
+    def commit(self, ops: Iterable[dict]) -> None:
+        """Make `ops` durable, then apply them."""
+        ops = list(ops)
+        if not ops:
+            return
+        with self.lock:
+            self._log.append(ops)
+            for op in ops:
+                self._apply(op)
+            if self._log.wants_checkpoint():
+                self._log.checkpoint(self.to_json())
+
+    def create_database(self, name: str, retention_period_ns: int | None = None) -> None:
+        check_database_name(name)
+        with self.lock:
+            existing = self.databases.get(name)
+            if existing is not None:
+                if existing.deleted:
+                    raise AlreadyExists(
+                        f"database '{name}' was deleted and its name is kept until its data is "
+                        "removed; choose another name"
+                    )
+                raise AlreadyExists(f"database '{name}' already exists")
+            self.commit([create_database_op(name, retention_period_ns)])
+
+    def delete_database(self, name: str) -> None:
+        with self.lock:
+            self.database(name)
+            self.commit([{"op": "delete_database", "name": name}])
+
+    def create_table(self, database: str, table: str, tags: list[str],
+                     fields: list[tuple[str, ColumnType]]) -> None:
+        check_table_name(table)
+        names = [*tags, *(name for name, _ in fields)]
+        for name in names:
+            check_column_name(name)
+        if len(set(names)) != len(names):
+            raise InvalidRequest(f"table '{table}': a column name is given twice")
+        with self.lock:
+            db = self.database(database)
+            if table in db.tables:
+                raise AlreadyExists(f"table '{table}' already exists in database '{database}'")
+            columns = [(t, ColumnType.TAG) for t in tags] + list(fields)
+            self.commit([create_table_op(database, table, columns)])
+
+    def delete_table(self, database: str, table: str) -> None:
+        with self.lock:
+            self.table(database, table)
+            self.commit([{"op": "delete_table", "db": database, "table": table}])
+
+    def _apply(self, op: dict) -> None:
+        kind = op["op"]
+        if kind == "create_database":
+            self.databases[op["name"]] = Database(op["name"], op.get("retention_period_ns"))
+        elif kind == "delete_database":
+            self.databases[op["name"]].deleted = True
+        elif kind == "create_table":
+            columns = {name: ColumnType(t) for name, t in op["columns"]}
+            columns["time"] = ColumnType.TIME
+            self.databases[op["db"]].tables[op["table"]] = Table(op["table"], columns)
+        elif kind == "add_columns":
+            table = self.databases[op["db"]].tables[op["table"]]
+            for name, t in op["columns"]:
+                table.columns[name] = ColumnType(t)
+        elif kind == "delete_table":
+            self.databases[op["db"]].tables[op["table"]].deleted = True
+        else:
+            raise ValueError(f"unknown catalog operation {kind!r}")
+
+    def to_json(self) -> dict:
+        with self.lock:
+            return {"databases": [db.to_json() for db in self.databases.values()]}
+
+
+def create_database_op(name: str, retention_period_ns: int | None = None) -> dict:
+    return {"op": "create_database", "name": name, "retention_period_ns": retention_period_ns}
+
+
+def create_table_op(database: str, table: str, columns: list[tuple[str, ColumnType]]) -> dict:
+    return {"op": "create_table", "db": database, "table": table,
+            "columns": [[name, kind.value] for name, kind in columns]}
+
+
+def add_columns_op(database: str, table: str, columns: list[tuple[str, ColumnType]]) -> dict:
+    return {"op": "add_columns", "db": database, "table": table,
+            "columns": [[name, kind.value] for name, kind in columns]}

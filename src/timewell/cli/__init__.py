@@ -1,0 +1,23 @@
+"""The `timewell` command: `serve` runs a server; the other commands talk to one over HTTP."""
+
+from __future__ import annotations
+
+import click
+
+from timewell import __version__
+from timewell.cli import admin, data
+from timewell.cli.serve import serve
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="timewell")
+def main() -> None:
+    """timewell: a time-series database with an embedded Python processing engine."""
+
+
+main.add_command(serve)
+main.add_command(data.write)
+main.add_command(data.query)
+main.add_command(admin.create)
+main.add_command(admin.show)
+main.add_command(admin.delete)

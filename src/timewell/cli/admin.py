@@ -1,0 +1,109 @@
+"""`timewell create|show|delete ...`: databases and tables."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from timewell.cli.client import Server, database_option, host_option, token_option
+
+
+@click.group()
+def create() -> None:
+    """Create a database, a table, ..."""
+
+
+@click.group()
+def show() -> None:
+    """List databases, ..."""
+
+
+@click.group()
+def delete() -> None:
+    """Delete a database, a table, ..."""
+
+
+@create.command("database")
+@host_option
+@token_option
+@click.option("--retention-period", default=None, help="Keep data this long, e.g. 30d.")
+@click.argument("name")
+def create_database(host: str, token: str | None, retention_period: str | None,
+                    name: str) -> None:
+    """Create database NAME."""
+    body = {"db": name}
+    if retention_period:
+        body["retention_period"] = retention_period
+    Server(host, token).request("POST", "/api/v3/configure/database", json=body)
+    click.echo(f'Database "{name}" created successfully')
+
+
+@show.command("databases")
+@host_option
+@token_option
+@click.option("--format", "fmt", type=click.Choice(["pretty", "json", "jsonl", "csv"]),
+              default="pretty", show_default=True)
+def show_databases(host: str, token: str | None, fmt: str) -> None:
+    """List the databases."""
+    response = Server(host, token).request("GET", "/api/v3/configure/database",
+                                           params={"format": fmt})
+    sys.stdout.write(response.text)
+
+
+@delete.command("database")
+@host_option
+@token_option
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.argument("name")
+def delete_database(host: str, token: str | None, yes: bool, name: str) -> None:
+    """Delete database NAME (its writes are refused from now on)."""
+    _confirm(yes, f'database "{name}"')
+    Server(host, token).request("DELETE", "/api/v3/configure/database", params={"db": name})
+    click.echo(f'Database "{name}" deleted successfully')
+
+
+@create.command("table")
+@database_option
+@host_option
+@token_option
+@click.option("--tags", default="", help="Comma-separated tag names, in series-key order.")
+@click.option("--fields", default="",
+              help="Comma-separated name:type, type one of utf8, int64, uint64, float64, bool.")
+@click.argument("name")
+def create_table(database: str, host: str, token: str | None, tags: str, fields: str,
+                 name: str) -> None:
+    """Create table NAME in a database."""
+    field_specs = []
+    for spec in filter(None, (f.strip() for f in fields.split(","))):
+        field_name, sep, field_type = spec.rpartition(":")
+        if not sep or not field_name:
+            raise click.BadParameter(f"'{spec}' is not name:type", param_hint="--fields")
+        field_specs.append({"name": field_name, "type": field_type})
+    body = {"db": database, "table": name,
+            "tags": [t.strip() for t in tags.split(",") if t.strip()], "fields": field_specs}
+    Server(host, token).request("POST", "/api/v3/configure/table", json=body)
+    click.echo(f'Table "{database}"."{name}" created successfully')
+
+
+@delete.command("table")
+@database_option
+@host_option
+@token_option
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.argument("name")
+def delete_table(database: str, host: str, token: str | None, yes: bool, name: str) -> None:
+    """Delete table NAME from a database."""
+    _confirm(yes, f'table "{database}"."{name}"')
+    Server(host, token).request("DELETE", "/api/v3/configure/table",
+                                params={"db": database, "table": name})
+    click.echo(f'Table "{database}"."{name}" deleted successfully')
+
+
+def _confirm(yes: bool, what: str) -> None:
+    if yes:
+        return
+    answer = click.prompt(f"Are you sure you want to delete {what}? Enter 'yes' to confirm",
+                          default="", show_default=False)
+    if answer.strip().lower() != "yes":
+        raise click.ClickException("cancelled; nothing was deleted")

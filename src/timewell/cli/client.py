@@ -1,0 +1,58 @@
+"""What every client command shares: where the server is, the token, and readable errors."""
+
+from __future__ import annotations
+
+import click
+import httpx
+import orjson
+
+DEFAULT_HOST = "http://127.0.0.1:8181"
+
+
+def env(name: str) -> list[str]:
+    return [f"TIMEWELL_{name}", f"INFLUXDB3_{name}"]
+
+
+host_option = click.option("-H", "--host", "host", default=DEFAULT_HOST, show_default=True,
+                           envvar=env("HOST_URL"), help="URL of the timewell server.")
+token_option = click.option("--token", default=None, envvar=env("AUTH_TOKEN"),
+                            help="Authentication token.")
+database_option = click.option("-d", "--database", required=True,
+                               envvar=env("DATABASE_NAME"), help="Database name.")
+
+
+class Server:
+    """A timewell server reached over HTTP; failures exit with the server's message."""
+
+    def __init__(self, host: str, token: str | None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx.Client(base_url=host.rstrip("/"), headers=headers, timeout=300)
+        self._host = host
+
+    def request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as e:
+            raise click.ClickException(f"cannot reach the server at {self._host}: {e}") from None
+        if response.status_code >= 400:
+            raise click.ClickException(describe_error(response))
+        return response
+
+
+def describe_error(response: httpx.Response) -> str:
+    """The server's error as a person reads it, line errors one per line."""
+    text = f"server answered {response.status_code}"
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        body = response.text.strip()
+    if isinstance(body, dict):
+        message = body.get("error") or body.get("message") or ""
+        text += f": {message}"
+        data = body.get("data")
+        for item in data if isinstance(data, list) else [data] if data else []:
+            text += (f"\n  line {item.get('line_number')}: {item.get('error_message')}"
+                     f" ({item.get('original_line')!r})")
+    elif body:
+        text += f": {body}"
+    return text

@@ -1,0 +1,93 @@
+"""`timewell serve`: run a server node."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+
+import click
+import uvicorn
+
+from timewell.config import Settings
+from timewell.duration import parse_duration_ns
+
+
+def _env(name: str, *aliases: str) -> list[str]:
+    return [f"TIMEWELL_{name}", *(f"INFLUXDB3_{a}" for a in aliases)]
+
+
+@click.command()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("~/.timewell"), show_default=True, envvar=_env("DATA_DIR"),
+              help="Where the file object store keeps the WAL, catalog and data.")
+@click.option("--node-id", default="local", show_default=True, envvar=_env("NODE_ID"),
+              help="This node's name; its files live under <data-dir>/<node-id>/.")
+@click.option("--http-bind", default="127.0.0.1:8181", show_default=True,
+              envvar=_env("HTTP_BIND"), help="Address and port to listen on.")
+@click.option("--object-store", type=click.Choice(["file", "memory"]), default="file",
+              show_default=True, envvar=_env("OBJECT_STORE"),
+              help="file: durable, under --data-dir; memory: lost at exit (for tests).")
+@click.option("--wal-flush-interval", default="1s", show_default=True,
+              envvar=_env("WAL_FLUSH_INTERVAL"),
+              help="How often buffered writes are made durable (10ms and up).")
+@click.option("--max-http-request-size", type=int, default=10 * 1024 * 1024, show_default=True,
+              envvar=_env("MAX_HTTP_REQUEST_SIZE"),
+              help="Largest request body in bytes, after gzip decompression.")
+@click.option("--plugin-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              envvar=_env("PLUGIN_DIR", "PLUGIN_DIR"), help="Directory of plugin files.")
+@click.option("--without-auth", is_flag=True, envvar=_env("WITHOUT_AUTH"),
+              help="Accept requests without a token.")
+@click.option("--log-level", default="info", show_default=True, envvar=_env("LOG_LEVEL"),
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def serve(data_dir: Path, node_id: str, http_bind: str, object_store: str,
+          wal_flush_interval: str, max_http_request_size: int, plugin_dir: Path | None,
+          without_auth: bool, log_level: str) -> None:
+    """Run the timewell server."""
+    interval_ns = _checked(parse_duration_ns, wal_flush_interval, "--wal-flush-interval")
+    if interval_ns < 10_000_000:
+        raise click.BadParameter("must be at least 10ms", param_hint="--wal-flush-interval")
+    if ":" not in http_bind or not http_bind.rsplit(":", 1)[1].isdigit():
+        raise click.BadParameter("use HOST:PORT, e.g. 127.0.0.1:8181", param_hint="--http-bind")
+    if max_http_request_size <= 0:
+        raise click.BadParameter("must be positive", param_hint="--max-http-request-size")
+    settings = Settings(
+        data_dir=data_dir.expanduser(), node_id=node_id, http_bind=http_bind,
+        object_store=object_store, wal_flush_interval_s=interval_ns / 1e9,
+        max_http_request_size=max_http_request_size, plugin_dir=plugin_dir,
+        without_auth=without_auth, log_level=log_level,
+    )
+    run(settings)
+
+
+def run(settings: Settings) -> None:
+    from timewell.node import Node
+    from timewell.server.app import build_app
+
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = build_app(Node(settings))
+    config = uvicorn.Config(app, host=settings.host, port=settings.port,
+                            log_level=settings.log_level, access_log=False,
+                            timeout_graceful_shutdown=30, lifespan="on")
+    server = _GracefulServer(config)
+    server.run()
+    if not server.started:
+        raise SystemExit(1)
+
+
+class _GracefulServer(uvicorn.Server):
+    """Exits 0 after a graceful shutdown on SIGTERM/SIGINT (uvicorn re-raises the signal)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
+
+
+def _checked(parse, value: str, hint: str):
+    try:
+        return parse(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint=hint) from None

@@ -1,0 +1,35 @@
+"""The kinds of failure a user can cause, each mapped to one HTTP status in `server/errors.py`.
+
+Modules raise specific subclasses whose messages say what to do; the HTTP layer only looks at
+the kind.
+"""
+
+from __future__ import annotations
+
+
+class TimewellError(Exception):
+    """Base of every error whose message is meant for the user."""
+
+
+class InvalidRequest(TimewellError, ValueError):
+    """The request is malformed or names something invalid (400)."""
+
+
+class NotFound(TimewellError, LookupError):
+    """The request names something that does not exist (404)."""
+
+
+class AlreadyExists(TimewellError):
+    """The request would create something that exists already (409)."""
+
+
+class PayloadTooLarge(TimewellError):
+    """The request body is larger than the server accepts (413)."""
+
+
+class LimitExceeded(TimewellError):
+    """A configured limit (columns per table, ...) stops the request (422)."""
+
+
+class Unavailable(TimewellError):
+    """The server cannot do this now (shutting down, storage failing) (503)."""

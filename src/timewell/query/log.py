@@ -1,0 +1,55 @@
+"""A bounded record of recent queries, served as `system.queries`."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+
+@dataclass
+class QueryRecord:
+    id: int
+    issue_time_ns: int
+    query_type: str
+    query_text: str
+    database: str
+    duration_ns: int | None = None
+    success: bool = False
+    running: bool = True
+
+
+class QueryLog:
+    def __init__(self, capacity: int = 1000) -> None:
+        self._records: deque[QueryRecord] = deque(maxlen=capacity)
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def start(self, query_type: str, text: str, database: str) -> QueryRecord:
+        record = QueryRecord(next(self._ids), time.time_ns(), query_type, text, database)
+        with self._lock:
+            self._records.append(record)
+        return record
+
+    def finish(self, record: QueryRecord, success: bool) -> None:
+        record.duration_ns = time.time_ns() - record.issue_time_ns
+        record.success = success
+        record.running = False
+
+    def table(self) -> pa.Table:
+        with self._lock:
+            records = list(self._records)
+        return pa.table({
+            "id": pa.array([r.id for r in records], pa.int64()),
+            "issue_time": pa.array([r.issue_time_ns for r in records], pa.timestamp("ns")),
+            "query_type": pa.array([r.query_type for r in records], pa.string()),
+            "query_text": pa.array([r.query_text for r in records], pa.string()),
+            "database": pa.array([r.database for r in records], pa.string()),
+            "end2end_duration": pa.array([r.duration_ns for r in records], pa.duration("ns")),
+            "success": pa.array([r.success for r in records], pa.bool_()),
+            "running": pa.array([r.running for r in records], pa.bool_()),
+        })

@@ -1,0 +1,1 @@
+"""The HTTP server: an ASGI app over one Node."""

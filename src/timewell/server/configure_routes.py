@@ -1,0 +1,86 @@
+"""Catalog administration: databases and tables under `/api/v3/configure/`."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from timewell.catalog import ColumnType
+from timewell.duration import parse_duration_ns
+from timewell.errors import InvalidRequest
+from timewell.node import Node
+from timewell.query.formats import ResultFormat, render
+from timewell.server.body import read_json_object, required_param, str_field
+
+_FIELD_TYPES = {"utf8": ColumnType.STRING, "string": ColumnType.STRING,
+                "int64": ColumnType.INTEGER, "uint64": ColumnType.UINTEGER,
+                "float64": ColumnType.FLOAT, "bool": ColumnType.BOOLEAN,
+                "boolean": ColumnType.BOOLEAN}
+
+
+def routes(node: Node) -> list[Route]:
+    limit = node.settings.max_http_request_size
+    catalog = node.catalog
+
+    async def list_databases(request: Request) -> Response:
+        fmt = ResultFormat.parse(request.query_params.get("format") or "json")
+        names = sorted(db.name for db in catalog.live_databases())
+        table = pa.table({"iox::database": pa.array(names, pa.string())})
+        return Response(render(table, fmt), media_type=fmt.media_type)
+
+    async def create_database(request: Request) -> Response:
+        data = await read_json_object(request, limit)
+        name = str_field(data, "db")
+        retention = str_field(data, "retention_period", required=False)
+        retention_ns = parse_duration_ns(retention) if retention else None
+        await run_in_threadpool(catalog.create_database, name, retention_ns)
+        return Response(status_code=200)
+
+    async def delete_database(request: Request) -> Response:
+        name = required_param(request, "db")
+        await run_in_threadpool(catalog.delete_database, name)
+        node.buffer.drop_database(name)
+        return Response(status_code=200)
+
+    async def create_table(request: Request) -> Response:
+        data = await read_json_object(request, limit)
+        database, table = str_field(data, "db"), str_field(data, "table")
+        tags = data.get("tags") or []
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise InvalidRequest("'tags' must be a list of tag names")
+        fields = [_field(f) for f in _list(data.get("fields") or [], "fields")]
+        await run_in_threadpool(catalog.create_table, database, table, tags, fields)
+        return Response(status_code=200)
+
+    async def delete_table(request: Request) -> Response:
+        database, table = required_param(request, "db"), required_param(request, "table")
+        await run_in_threadpool(catalog.delete_table, database, table)
+        node.buffer.drop_table(database, table)
+        return Response(status_code=200)
+
+    return [
+        Route("/api/v3/configure/database", list_databases, methods=["GET"]),
+        Route("/api/v3/configure/database", create_database, methods=["POST"]),
+        Route("/api/v3/configure/database", delete_database, methods=["DELETE"]),
+        Route("/api/v3/configure/table", create_table, methods=["POST"]),
+        Route("/api/v3/configure/table", delete_table, methods=["DELETE"]),
+    ]
+
+
+def _list(value, name: str) -> list:
+    if not isinstance(value, list):
+        raise InvalidRequest(f"'{name}' must be a list")
+    return value
+
+
+def _field(spec) -> tuple[str, ColumnType]:
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise InvalidRequest('each field must be an object {"name": ..., "type": ...}')
+    kind = spec.get("type")
+    if kind not in _FIELD_TYPES:
+        raise InvalidRequest(f"field '{spec['name']}' has type {kind!r}: "
+                             "use utf8, int64, uint64, float64 or bool")
+    return spec["name"], _FIELD_TYPES[kind]

@@ -1,0 +1,77 @@
+"""The one place where errors become HTTP responses."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from timewell.errors import (
+    AlreadyExists,
+    InvalidRequest,
+    LimitExceeded,
+    NotFound,
+    PayloadTooLarge,
+    TimewellError,
+    Unavailable,
+)
+from timewell.lineprotocol import LineError
+from timewell.write import RejectedLines
+
+log = logging.getLogger(__name__)
+
+_STATUS = [
+    (RejectedLines, 400),
+    (InvalidRequest, 400),
+    (NotFound, 404),
+    (AlreadyExists, 409),
+    (PayloadTooLarge, 413),
+    (LimitExceeded, 422),
+    (Unavailable, 503),
+]
+_V2_CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not found",
+             409: "conflict", 413: "request too large", 422: "unprocessable entity",
+             500: "internal error", 503: "unavailable"}
+_ORIGINAL_LINE_BYTES = 20
+
+
+def status_of(error: TimewellError) -> int:
+    if isinstance(error, RejectedLines) and error.limit_hit:
+        return 422
+    return next((status for kind, status in _STATUS if isinstance(error, kind)), 500)
+
+
+async def handle_timewell_error(request: Request, error: TimewellError) -> Response:
+    status = status_of(error)
+    if request.url.path.startswith("/api/v2/"):
+        return JSONResponse({"code": _V2_CODES.get(status, "invalid"), "message": str(error)},
+                            status)
+    if isinstance(error, RejectedLines) and request.url.path == "/api/v3/write_lp":
+        return JSONResponse(_rejected_lines_body(error), status)
+    return JSONResponse({"error": str(error)}, status)
+
+
+async def handle_http_exception(request: Request, error: HTTPException) -> Response:
+    if error.status_code in (204, 304):
+        return Response(status_code=error.status_code)
+    return JSONResponse({"error": error.detail}, error.status_code, headers=error.headers)
+
+
+async def handle_unexpected(request: Request, error: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return JSONResponse({"error": f"internal error: {type(error).__name__}: {error}"}, 500)
+
+
+def _rejected_lines_body(error: RejectedLines) -> dict:
+    if error.accept_partial:
+        return {"error": "partial write of line protocol occurred",
+                "data": [_line_error(e) for e in error.errors]}
+    return {"error": "line protocol parsing error", "data": _line_error(error.errors[0])}
+
+
+def _line_error(error: LineError) -> dict:
+    original = error.original_line.encode()[:_ORIGINAL_LINE_BYTES].decode(errors="ignore")
+    return {"error_message": error.message, "line_number": error.line_number,
+            "original_line": original}

@@ -1,0 +1,60 @@
+"""SQL query endpoint `/api/v3/query_sql` (GET with query string, POST with a JSON body)."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from timewell.errors import InvalidRequest
+from timewell.node import Node
+from timewell.query.formats import ResultFormat, render
+from timewell.server.body import read_json_object, str_field
+
+
+def routes(node: Node) -> list[Route]:
+    limit = node.settings.max_http_request_size
+
+    async def query_sql(request: Request) -> Response:
+        if request.method == "GET":
+            args = dict(request.query_params)
+            if "params" in args:
+                args["params"] = _json_params(args["params"])
+        else:
+            args = await read_json_object(request, limit)
+        database = str_field(args, "db")
+        query = str_field(args, "q")
+        if not database:
+            raise InvalidRequest("'db' is empty: name the database to query")
+        if not query or not query.strip():
+            raise InvalidRequest("'q' is empty: send a SQL query")
+        fmt_text = str_field(args, "format", required=False)
+        fmt = (ResultFormat.parse(fmt_text) if fmt_text
+               else ResultFormat.from_accept(request.headers.get("accept")))
+        params = _check_params(args.get("params"))
+        table = await run_in_threadpool(node.query.sql, database, query, params)
+        body = await run_in_threadpool(render, table, fmt)
+        return Response(body, media_type=fmt.media_type)
+
+    return [Route("/api/v3/query_sql", query_sql, methods=["GET", "POST"])]
+
+
+def _json_params(text: str) -> dict:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as e:
+        raise InvalidRequest(f"'params' is not valid JSON: {e}") from None
+
+
+def _check_params(params) -> dict | None:
+    if params is None:
+        return None
+    if not isinstance(params, dict):
+        raise InvalidRequest("'params' must be a JSON object of name -> value")
+    for name, value in params.items():
+        if not isinstance(value, str | int | float | bool) or value is None:
+            raise InvalidRequest(
+                f"parameter '{name}' must be a string, number or boolean, not {value!r}")
+    return params

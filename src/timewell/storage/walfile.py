@@ -1,0 +1,71 @@
+"""The on-disk form of one WAL file: framed, checksummed Arrow IPC streams.
+
+    magic (8 bytes) | crc32 of payload (u32) | payload length (u64) | payload
+    payload = index length (u32) | index (JSON) | one Arrow IPC stream per table write
+
+A file whose length or checksum does not match was torn by a crash or damaged afterwards;
+`decode` refuses it with `CorruptWalFile` and the caller decides what to do.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+import orjson
+import pyarrow as pa
+
+MAGIC = b"TWWAL\x00\x01\n"
+_HEADER = struct.Struct(">IQ")
+_INDEX_LEN = struct.Struct(">I")
+
+
+class CorruptWalFile(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class TableWrite:
+    """Rows written to one table: only the columns the lines named, nulls where a line did not."""
+
+    database: str
+    table: str
+    data: pa.Table
+
+
+def encode(sequence: int, writes: list[TableWrite]) -> bytes:
+    blobs, index = [], []
+    for write in writes:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, write.data.schema) as stream:
+            stream.write_table(write.data)
+        blob = sink.getvalue()
+        blobs.append(blob)
+        index.append({"db": write.database, "table": write.table, "len": blob.size})
+    index_bytes = orjson.dumps({"sequence": sequence, "writes": index})
+    payload = b"".join([_INDEX_LEN.pack(len(index_bytes)), index_bytes, *map(bytes, blobs)])
+    return MAGIC + _HEADER.pack(zlib.crc32(payload), len(payload)) + payload
+
+
+def decode(data: bytes) -> tuple[int, list[TableWrite]]:
+    """`(sequence, writes)` of a WAL file's bytes; CorruptWalFile if it is torn or damaged."""
+    head = len(MAGIC) + _HEADER.size
+    if len(data) < head or not data.startswith(MAGIC):
+        raise CorruptWalFile("missing WAL header")
+    crc, length = _HEADER.unpack_from(data, len(MAGIC))
+    payload = memoryview(data)[head:]
+    if len(payload) != length:
+        raise CorruptWalFile(f"expected {length} payload bytes, found {len(payload)}")
+    if zlib.crc32(payload) != crc:
+        raise CorruptWalFile("checksum mismatch")
+    (index_len,) = _INDEX_LEN.unpack_from(payload, 0)
+    index = orjson.loads(bytes(payload[4 : 4 + index_len]))
+    offset, writes = 4 + index_len, []
+    buffer = pa.py_buffer(payload)
+    for entry in index["writes"]:
+        blob = buffer.slice(offset, entry["len"])
+        offset += entry["len"]
+        table = pa.ipc.open_stream(blob).read_all()
+        writes.append(TableWrite(entry["db"], entry["table"], table))
+    return index["sequence"], writes

@@ -1,0 +1,75 @@
+"""The write path: parse a body, check it against the catalog, hand it to the WAL."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from starlette.concurrency import run_in_threadpool
+
+from timewell.catalog import Catalog, check_database_name
+from timewell.errors import InvalidRequest
+from timewell.lineprotocol import LineError, LineProtocolError, Precision, parse
+from timewell.storage.wal import Wal
+from timewell.write.validate import ValidatedWrite, WriteLimits, validate
+
+
+class RejectedLines(InvalidRequest):
+    """Some lines were refused. `written` says whether the others were written."""
+
+    def __init__(self, errors: list[LineError], written: bool, limit_hit: bool,
+                 accept_partial: bool) -> None:
+        first = errors[0]
+        super().__init__(f"line {first.line_number}: {first.message}")
+        self.errors = errors
+        self.written = written
+        self.limit_hit = limit_hit
+        self.accept_partial = accept_partial
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    lines: int
+    rows: int
+
+
+class WriteService:
+    def __init__(self, catalog: Catalog, wal: Wal, limits: WriteLimits) -> None:
+        self._catalog = catalog
+        self._wal = wal
+        self._limits = limits
+        self.lines_written = 0
+        self.lines_rejected = 0
+
+    async def write_lp(self, database: str, body: bytes, precision: Precision,
+                       accept_partial: bool, no_sync: bool) -> WriteOutcome:
+        """Write line protocol; RejectedLines when any line is refused (after writing the rest
+        when `accept_partial`)."""
+        check_database_name(database)
+        validated = await run_in_threadpool(self._prepare, database, body, precision,
+                                            accept_partial)
+        if validated.writes:
+            await self._wal.write(validated.writes, no_sync)
+        self.lines_written += validated.rows
+        self.lines_rejected += len(validated.errors)
+        if validated.errors:
+            raise RejectedLines(validated.errors, written=bool(validated.writes),
+                                limit_hit=validated.limit_hit, accept_partial=accept_partial)
+        return WriteOutcome(validated.line_count, validated.rows)
+
+    def _prepare(self, database: str, body: bytes, precision: Precision,
+                 accept_partial: bool) -> ValidatedWrite:
+        try:
+            parsed = parse(body, precision, time.time_ns())
+        except LineProtocolError as e:
+            raise InvalidRequest(str(e)) from e
+        if parsed.line_count == 0:
+            raise InvalidRequest("the request body holds no lines of line protocol")
+        with self._catalog.lock:
+            validated = validate(self._catalog, database, body, parsed, self._limits)
+            if validated.errors and not accept_partial:
+                validated.writes = []
+                return validated
+            if validated.writes:
+                self._catalog.commit(validated.catalog_ops)
+        return validated
