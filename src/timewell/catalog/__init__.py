@@ -9,7 +9,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
-from timewell.catalog.model import TAG_ARROW_TYPE, TIME_ARROW_TYPE, ColumnType, Database, Table
+from timewell.catalog.model import (
+    TAG_ARROW_TYPE,
+    TIME_ARROW_TYPE,
+    ColumnType,
+    Database,
+    DistinctCacheDefinition,
+    LastCacheDefinition,
+    Table,
+    TriggerDefinition,
+)
 from timewell.catalog.names import check_column_name, check_database_name, check_table_name
 from timewell.catalog.persistence import CatalogLog
 from timewell.errors import AlreadyExists, InvalidRequest, NotFound
@@ -18,6 +27,9 @@ __all__ = [
     "Catalog",
     "ColumnType",
     "Database",
+    "DistinctCacheDefinition",
+    "LastCacheDefinition",
+    "TriggerDefinition",
     "DatabaseNotFound",
     "Table",
     "TableNotFound",
@@ -145,6 +157,21 @@ class Catalog:
                 table.columns[name] = ColumnType(t)
         elif kind == "delete_table":
             self.databases[op["db"]].tables[op["table"]].deleted = True
+        elif kind == "put_trigger":  # create, or replace with changed settings
+            trigger = TriggerDefinition.from_json(op["trigger"])
+            self.databases[op["db"]].triggers[trigger.name] = trigger
+        elif kind == "delete_trigger":
+            self.databases[op["db"]].triggers.pop(op["name"], None)
+        elif kind == "put_last_cache":
+            cache = LastCacheDefinition.from_json(op["cache"])
+            self.databases[op["db"]].last_caches[cache.name] = cache
+        elif kind == "delete_last_cache":
+            self.databases[op["db"]].last_caches.pop(op["name"], None)
+        elif kind == "put_distinct_cache":
+            cache = DistinctCacheDefinition.from_json(op["cache"])
+            self.databases[op["db"]].distinct_caches[cache.name] = cache
+        elif kind == "delete_distinct_cache":
+            self.databases[op["db"]].distinct_caches.pop(op["name"], None)
         else:
             raise ValueError(f"unknown catalog operation {kind!r}")
 

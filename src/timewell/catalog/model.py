@@ -74,11 +74,68 @@ class Table:
 
 
 @dataclass
+class TriggerDefinition:
+    """A processing-engine trigger: which plugin runs on which event, with which settings."""
+
+    name: str
+    plugin_filename: str
+    trigger_specification: str
+    trigger_arguments: dict[str, str] | None = None
+    run_async: bool = False
+    error_behavior: str = "log"  # log | retry | disable
+    disabled: bool = False
+    extra: dict = field(default_factory=dict)  # e.g. plugin source and version, public flag
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, data: dict) -> TriggerDefinition:
+        return cls(**data)
+
+
+@dataclass
+class LastCacheDefinition:
+    table: str
+    name: str
+    key_columns: list[str]
+    value_columns: list[str] | None  # None: every non-key column, including ones added later
+    count: int = 1
+    ttl_s: float = 4 * 3600
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, data: dict) -> LastCacheDefinition:
+        return cls(**data)
+
+
+@dataclass
+class DistinctCacheDefinition:
+    table: str
+    name: str
+    columns: list[str]
+    max_cardinality: int = 100_000
+    max_age_s: float = 86_400
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, data: dict) -> DistinctCacheDefinition:
+        return cls(**data)
+
+
+@dataclass
 class Database:
     name: str
     retention_period_ns: int | None = None
     deleted: bool = False
     tables: dict[str, Table] = field(default_factory=dict)
+    triggers: dict[str, TriggerDefinition] = field(default_factory=dict)
+    last_caches: dict[str, LastCacheDefinition] = field(default_factory=dict)
+    distinct_caches: dict[str, DistinctCacheDefinition] = field(default_factory=dict)
 
     def live_tables(self) -> dict[str, Table]:
         return {name: t for name, t in self.tables.items() if not t.deleted}
@@ -89,10 +146,19 @@ class Database:
             "retention_period_ns": self.retention_period_ns,
             "deleted": self.deleted,
             "tables": [t.to_json() for t in self.tables.values()],
+            "triggers": [t.to_json() for t in self.triggers.values()],
+            "last_caches": [c.to_json() for c in self.last_caches.values()],
+            "distinct_caches": [c.to_json() for c in self.distinct_caches.values()],
         }
 
     @classmethod
     def from_json(cls, data: dict) -> Database:
         tables = {t["name"]: Table.from_json(t) for t in data["tables"]}
-        return cls(data["name"], data.get("retention_period_ns"), data.get("deleted", False),
-                   tables)
+        db = cls(data["name"], data.get("retention_period_ns"), data.get("deleted", False), tables)
+        for t in data.get("triggers", []):
+            db.triggers[t["name"]] = TriggerDefinition.from_json(t)
+        for c in data.get("last_caches", []):
+            db.last_caches[c["name"]] = LastCacheDefinition.from_json(c)
+        for c in data.get("distinct_caches", []):
+            db.distinct_caches[c["name"]] = DistinctCacheDefinition.from_json(c)
+        return db

@@ -11,18 +11,22 @@ import re
 from collections.abc import Callable
 
 import pyarrow as pa
-from datafusion import SessionConfig, SessionContext
-from datafusion.catalog import Schema
+from datafusion import Expr, SessionConfig, SessionContext, udtf
+from datafusion.catalog import Table
 
 from timewell.catalog import Catalog
 from timewell.errors import InvalidRequest
 from timewell.query import schema_info
 from timewell.query.log import QueryLog
-from timewell.query.tables import DatabaseSchema, FixedSchema, arrow_table
+from timewell.query.tables import DatabaseSchema, FixedSchema, guarded
 from timewell.storage.buffer import QueryableBuffer
 
 SystemTable = Callable[[str], pa.Table]
 """Builds a system table's contents for the queried database."""
+
+TableFunction = Callable[[str, list], Table]
+"""Serves `name(args...)` in FROM: called with the queried database and the literal arguments
+(Python values); returns a DataFusion table."""
 
 
 class QueryError(InvalidRequest):
@@ -42,9 +46,13 @@ class QueryEngine:
         self._buffer = buffer
         self.log = query_log
         self._system_tables: dict[str, SystemTable] = {}
+        self._table_functions: dict[str, TableFunction] = {}
 
     def add_system_table(self, name: str, build: SystemTable) -> None:
         self._system_tables[name] = build
+
+    def add_table_function(self, name: str, function: TableFunction) -> None:
+        self._table_functions[name] = function
 
     def sql(self, database: str, query: str, params: dict | None = None) -> pa.Table:
         """Run `query` against `database`; DatabaseNotFound or QueryError on failure.
@@ -61,31 +69,39 @@ class QueryEngine:
         return result
 
     def _execute(self, database: str, query: str, params: dict | None) -> pa.Table:
-        ctx = self._session(database)
+        # Our callbacks (tables, table functions) raise errors DataFusion wraps in its own
+        # text; they are kept here so the user gets the original error and status.
+        callback_errors: list[Exception] = []
+        ctx = self._session(database, callback_errors)
         try:
             frame = ctx.sql(query, param_values=params) if params else ctx.sql(query)
             return frame.to_arrow_table()
         except Exception as e:  # DataFusion raises plain exceptions with a useful message
+            if callback_errors:
+                raise callback_errors[0] from e
             raise QueryError(_clean_message(e)) from e
 
-    def _session(self, database: str) -> SessionContext:
+    def _session(self, database: str, errors: list[Exception]) -> SessionContext:
         config = (SessionConfig()
                   .with_information_schema(False)
                   .with_default_catalog_and_schema("public", "iox"))
         ctx = SessionContext(config)
         catalog = ctx.catalog("public")
-        catalog.register_schema("iox", DatabaseSchema(self._catalog, self._buffer, database))
+        catalog.register_schema("iox", DatabaseSchema(self._catalog, self._buffer, database,
+                                                      errors))
         catalog.register_schema("system", FixedSchema(
             {name: (lambda build=build: build(database))
-             for name, build in self._system_tables.items()}))
-        info = Schema.memory_schema()
-        schemas = self._schemas(database)
-        info.register_table("tables", arrow_table(schema_info.tables_table(schemas)))
-        info.register_table("columns", arrow_table(schema_info.columns_table(schemas)))
-        info.register_table("views", arrow_table(schema_info.views_table()))
-        info.register_table("schemata", arrow_table(
-            schema_info.schemata_table(["iox", "system", "information_schema"])))
-        catalog.register_schema("information_schema", info)
+             for name, build in self._system_tables.items()}, errors))
+        catalog.register_schema("information_schema", FixedSchema({
+            "tables": lambda: schema_info.tables_table(self._schemas(database)),
+            "columns": lambda: schema_info.columns_table(self._schemas(database)),
+            "views": schema_info.views_table,
+            "schemata": lambda: schema_info.schemata_table(["iox", "system",
+                                                            "information_schema"]),
+        }, errors))
+        for name, function in self._table_functions.items():
+            call = guarded(errors, _literal_arguments(function, database))
+            ctx.register_udtf(udtf(call, name))
         return ctx
 
     def _schemas(self, database: str) -> dict[str, dict[str, pa.Schema]]:
@@ -94,6 +110,22 @@ class QueryEngine:
                     for name, t in self._catalog.database(database).live_tables().items()}
         system = {name: build(database).schema for name, build in self._system_tables.items()}
         return {"iox": user, "system": system}
+
+
+def _literal_arguments(function: TableFunction, database: str):
+    def call(*exprs):
+        return function(database, [_literal(e) for e in exprs])
+
+    return call
+
+
+def _literal(expr):
+    """The Python value of a literal argument; InvalidRequest for anything else."""
+    try:
+        value = Expr(expr).python_value()
+        return value.as_py() if hasattr(value, "as_py") else value
+    except Exception:
+        raise QueryError(f"table function arguments must be literals, got {expr}") from None
 
 
 def _rewrite_show(query: str) -> str:
