@@ -17,6 +17,7 @@ class Settings:
     max_columns_per_table: int = 500
     max_string_bytes: int = 64 * 1024
     plugin_dir: Path | None = None
+    plugin_timeout_s: float | None = None
     without_auth: bool = False
     log_level: str = "info"
 

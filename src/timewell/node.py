@@ -8,9 +8,12 @@ import time
 
 import pyarrow as pa
 
+from timewell.caches import CacheService
+from timewell.caches import sql as cache_sql
 from timewell.catalog import Catalog
 from timewell.catalog.persistence import CatalogLog
 from timewell.config import Settings
+from timewell.engine import EngineSettings, NodeDatabase, ProcessingEngine
 from timewell.query.engine import QueryEngine
 from timewell.query.log import QueryLog
 from timewell.storage.buffer import QueryableBuffer
@@ -31,6 +34,8 @@ class Node:
         self.buffer = QueryableBuffer()
         self.wal = Wal(self.store, prefix, settings.wal_flush_interval_s)
         self.wal.subscribe(self.buffer)
+        self.caches = CacheService(self.catalog, self.buffer)
+        self.wal.subscribe(self.caches)
         self.writer = WriteService(self.catalog, self.wal, WriteLimits(
             max_columns_per_table=settings.max_columns_per_table,
             max_string_bytes=settings.max_string_bytes,
@@ -39,16 +44,30 @@ class Node:
         self.query.add_system_table("databases", self._databases_table)
         self.query.add_system_table("tables", self._tables_table)
         self.query.add_system_table("queries", lambda _db: self.query.log.table())
+        cache_sql.register(self.query, self.caches)
+        self.engine = ProcessingEngine(
+            self.catalog, NodeDatabase(self.writer, self.query), self.store, prefix,
+            EngineSettings(settings.plugin_dir, settings.plugin_timeout_s))
+        self.wal.subscribe(self.engine)
+        self.query.add_system_table("processing_engine_triggers", self.engine.triggers_table)
+        self.query.add_system_table("processing_engine_trigger_arguments",
+                                    self.engine.arguments_table)
+        self.query.add_system_table("processing_engine_logs", self.engine.log.table)
+        self.query.add_system_table("processing_engine_trigger_stats", self.engine.stats.table)
 
     async def start(self) -> None:
         started = time.perf_counter()
         replayed = self.wal.replay()
         await self.wal.start()
+        await self.caches.start()
+        await self.engine.start()
         log.info("timewell node '%s' ready on %s: %d WAL files replayed in %.3fs",
                  self.settings.node_id, self.store.description, replayed,
                  time.perf_counter() - started)
 
     async def stop(self) -> None:
+        await self.caches.stop()
+        await self.engine.stop()
         await self.wal.close()
         log.info("timewell node '%s' stopped; every acknowledged write is on disk",
                  self.settings.node_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from timewell import __version__
-from timewell.cli import admin, data
+from timewell.cli import admin, caches, data, engine  # noqa: F401 - caches adds to create/delete
 from timewell.cli.serve import serve
 
 
@@ -21,3 +21,6 @@ main.add_command(data.query)
 main.add_command(admin.create)
 main.add_command(admin.show)
 main.add_command(admin.delete)
+main.add_command(engine.enable)
+main.add_command(engine.disable)
+main.add_command(engine.test)

@@ -36,13 +36,15 @@ def _env(name: str, *aliases: str) -> list[str]:
               help="Largest request body in bytes, after gzip decompression.")
 @click.option("--plugin-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               envvar=_env("PLUGIN_DIR", "PLUGIN_DIR"), help="Directory of plugin files.")
+@click.option("--plugin-timeout", default=None, envvar=_env("PLUGIN_TIMEOUT"),
+              help="Interrupt a plugin run after this long (e.g. 30s); default: no limit.")
 @click.option("--without-auth", is_flag=True, envvar=_env("WITHOUT_AUTH"),
               help="Accept requests without a token.")
 @click.option("--log-level", default="info", show_default=True, envvar=_env("LOG_LEVEL"),
               type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(data_dir: Path, node_id: str, http_bind: str, object_store: str,
           wal_flush_interval: str, max_http_request_size: int, plugin_dir: Path | None,
-          without_auth: bool, log_level: str) -> None:
+          plugin_timeout: str | None, without_auth: bool, log_level: str) -> None:
     """Run the timewell server."""
     interval_ns = _checked(parse_duration_ns, wal_flush_interval, "--wal-flush-interval")
     if interval_ns < 10_000_000:
@@ -51,10 +53,18 @@ def serve(data_dir: Path, node_id: str, http_bind: str, object_store: str,
         raise click.BadParameter("use HOST:PORT, e.g. 127.0.0.1:8181", param_hint="--http-bind")
     if max_http_request_size <= 0:
         raise click.BadParameter("must be positive", param_hint="--max-http-request-size")
+    timeout_s = None
+    if plugin_timeout:
+        timeout_s = _checked(parse_duration_ns, plugin_timeout, "--plugin-timeout") / 1e9
+        if timeout_s <= 0:
+            raise click.BadParameter("must be positive", param_hint="--plugin-timeout")
+    if plugin_dir is not None and not plugin_dir.expanduser().is_dir():
+        raise click.BadParameter(f"{plugin_dir} is not a directory", param_hint="--plugin-dir")
     settings = Settings(
         data_dir=data_dir.expanduser(), node_id=node_id, http_bind=http_bind,
         object_store=object_store, wal_flush_interval_s=interval_ns / 1e9,
         max_http_request_size=max_http_request_size, plugin_dir=plugin_dir,
+        plugin_timeout_s=timeout_s,
         without_auth=without_auth, log_level=log_level,
     )
     run(settings)

@@ -16,13 +16,13 @@ The exact parser decides every error; the fast path only ever takes lines it can
 
 from __future__ import annotations
 
-import struct
 import time
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .arrays import arange, join, string_array
 from .exact import LineInvalid, Point, parse_line, parse_lines
 from .fastshape import FastShape
 from .lines import LEADING_WHITESPACE, check_utf8, is_skipped, normalize_line_endings
@@ -80,15 +80,16 @@ def _whole_body(
     # The last line is a cheap test of whether the whole-body regex is worth running.
     if newline >= 0 and not shape.matches(data[data.rfind(b"\n") + 1 :].decode()):
         return None
-    if not pc.match_substring_regex(_string_array(data), shape.body_regex())[0].as_py():
+    if not pc.match_substring_regex(string_array(data), shape.body_regex())[0].as_py():
         return None
     try:
         tags, fields, raw_time = shape.extract(data)
     except pa.ArrowException:
         return None
     count = len(next(iter(fields.values())))
-    segment, bad = _segment(shape, tags, fields, raw_time, _arange(1, count), precision,
-                            default_time_ns)
+    segment, bad = _segment(
+        shape, tags, fields, raw_time, arange(1, count), precision, default_time_ns
+    )
     if bad is not None:
         return None  # a rare overflow: the line-by-line path sorts those lines out
     return ParsedBody(segments=[segment], line_count=count), FastPathStats(fast_lines=count)
@@ -97,7 +98,7 @@ def _whole_body(
 def _by_lines(
     data: bytes, precision: Precision, default_time_ns: int
 ) -> tuple[ParsedBody, FastPathStats]:
-    lines = pc.list_flatten(pc.split_pattern(_string_array(data), "\n"))
+    lines = pc.list_flatten(pc.split_pattern(string_array(data), "\n"))
     if _may_skip(data):
         content = pc.utf8_ltrim(lines, characters=LEADING_WHITESPACE)
         counted = pc.invert(pc.or_(pc.equal(content, ""), pc.starts_with(content, "#")))
@@ -105,49 +106,22 @@ def _by_lines(
         remaining = pc.indices_nonzero(counted).cast(pa.int32())
     else:
         counted = None
-        numbers = _arange(1, len(lines))
-        remaining = _arange(0, len(lines))
+        numbers = arange(1, len(lines))
+        remaining = arange(0, len(lines))
     line_count = len(remaining)
 
-    parts: list[Segment] = []
-    points: list[tuple[int, Point]] = []
-    errors: list[LineError] = []
-    leftovers: list[pa.Array] = []  # line indices for the exact parser
-    rounds = small_rounds = 0
+    rounds = _Rounds(lines, numbers, precision, default_time_ns)
     while len(remaining):
-        index = remaining[0].as_py()
-        line, number = lines[index].as_py(), numbers[index].as_py()
-        try:
-            sample = parse_line(line, precision, default_time_ns)
-        except LineInvalid as exc:
-            errors.append(LineError(number, line, str(exc)))
-            remaining = remaining[1:]
-            continue
-        shape = _fast_shape_of(sample, line)
-        if shape is None or len(remaining) < _MIN_ROUND_LINES:
-            points.append((number, sample))
-            remaining = remaining[1:]
-            continue
-        if rounds >= _MAX_ROUNDS or small_rounds >= _MAX_SMALL_ROUNDS:
-            leftovers.append(remaining)
+        shape, remaining = rounds.next_shape(remaining)
+        if shape is None:
             break
-        rounds += 1
-        hits, remaining = _take_shape(shape, lines, remaining)
-        small_rounds += len(hits) < _MIN_ROUND_LINES
-        try:
-            tags, fields, raw_time = shape.extract(_joined(lines.take(hits)))
-        except pa.ArrowException:  # never expected; the exact parser is always right
-            leftovers.append(hits)
-            continue
-        segment, bad = _segment(
-            shape, tags, fields, raw_time, numbers.take(hits), precision, default_time_ns
-        )
-        parts.append(segment)
-        if bad is not None:
-            leftovers.append(hits.filter(bad))
-
-    if leftovers:
-        rest = pa.concat_arrays(leftovers)
+        if rounds.count >= _MAX_ROUNDS or rounds.small >= _MAX_SMALL_ROUNDS:
+            rounds.leftovers.append(remaining)
+            break
+        remaining = rounds.take(shape, remaining)
+    parts, points, errors = rounds.parts, rounds.points, rounds.errors
+    if rounds.leftovers:
+        rest = pa.concat_arrays(rounds.leftovers)
         more_points, more_errors = parse_lines(
             zip(numbers.take(rest).to_pylist(), lines.take(rest).to_pylist(), strict=True),
             precision,
@@ -166,6 +140,76 @@ def _by_lines(
     return body, FastPathStats(fast_lines=fast_lines, exact_lines=line_count - fast_lines)
 
 
+class _Rounds:
+    """The state of taking a body's lines shape by shape."""
+
+    def __init__(
+        self, lines: pa.Array, numbers: pa.Array, precision: Precision, default_time_ns: int
+    ) -> None:
+        self.lines = lines
+        self.numbers = numbers
+        self.precision = precision
+        self.default_time_ns = default_time_ns
+        self.parts: list[Segment] = []
+        self.points: list[tuple[int, Point]] = []
+        self.errors: list[LineError] = []
+        self.leftovers: list[pa.Array] = []  # line indices for the exact parser
+        self.count = 0
+        self.small = 0
+
+    def next_shape(self, remaining: pa.Array) -> tuple[FastShape | None, pa.Array]:
+        """Parse lines from the front of `remaining` exactly until one has a shape the fast
+        path can take; return that shape and the lines from that one on."""
+        start = 0
+        while start < len(remaining):
+            chunk = remaining.slice(start, 256).to_pylist()
+            for offset, index in enumerate(chunk):
+                line = self.lines[index].as_py()
+                number = self.numbers[index].as_py()
+                try:
+                    sample = parse_line(line, self.precision, self.default_time_ns)
+                except LineInvalid as exc:
+                    self.errors.append(LineError(number, line, str(exc)))
+                    continue
+                if len(remaining) - start - offset >= _MIN_ROUND_LINES:
+                    shape = _fast_shape_of(sample, line)
+                    if shape is not None:
+                        return shape, remaining.slice(start + offset)
+                self.points.append((number, sample))
+            start += len(chunk)
+        return None, remaining.slice(len(remaining))
+
+    def take(self, shape: FastShape, remaining: pa.Array) -> pa.Array:
+        """Read every remaining line of `shape` in bulk; return the lines left."""
+        self.count += 1
+        sample = remaining.slice(0, 1)
+        hits, hit_lines, remaining = _take_shape(shape, self.lines, remaining)
+        self.small += len(hits) < _MIN_ROUND_LINES
+        if not len(hits):
+            # The sample matched its pattern in Python but not in Arrow: never expected, but
+            # it must not be sampled again forever.
+            self.leftovers.append(sample)
+            return remaining.slice(1)
+        try:
+            tags, fields, raw_time = shape.extract(join(hit_lines, "\n"))
+        except pa.ArrowException:  # never expected; the exact parser is always right
+            self.leftovers.append(hits)
+            return remaining
+        segment, bad = _segment(
+            shape,
+            tags,
+            fields,
+            raw_time,
+            self.numbers.take(hits),
+            self.precision,
+            self.default_time_ns,
+        )
+        self.parts.append(segment)
+        if bad is not None:
+            self.leftovers.append(hits.filter(bad))
+        return remaining
+
+
 def _fast_shape(line: str, precision: Precision, default_time_ns: int) -> FastShape | None:
     if is_skipped(line):
         return None
@@ -177,24 +221,29 @@ def _fast_shape(line: str, precision: Precision, default_time_ns: int) -> FastSh
 
 
 def _fast_shape_of(sample: Point, line: str) -> FastShape | None:
-    if not FastShape.accepts(sample):
-        return None
-    shape = FastShape(sample)
-    # A sample that its own pattern rejects (an escape, a long integer, ...) would make a
+    shape = FastShape.for_sample(sample)
+    # A sample its own shape's pattern rejects (an escape, a long integer, ...) would make a
     # round that may take nothing; the exact parser has it already.
-    return shape if shape.matches(line) else None
+    return shape if shape is not None and shape.matches(line) else None
 
 
 def _take_shape(
     shape: FastShape, lines: pa.Array, remaining: pa.Array
-) -> tuple[pa.Array, pa.Array]:
-    """Split `remaining` line indices into those matching `shape` and the rest."""
-    candidates = lines.take(remaining)
-    # A prefix test is far cheaper than the regex and rules out other measurements.
-    maybe = pc.starts_with(candidates, shape.prefix)
-    matched = pc.match_substring_regex(candidates.filter(maybe), shape.line_regex())
-    hits = pc.replace_with_mask(maybe, maybe, matched)  # back to one flag per candidate
-    return remaining.filter(hits), remaining.filter(pc.invert(hits))
+) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Split `remaining` line indices into those matching `shape` and the rest; also return
+    the matching lines' text."""
+    # A prefix test over every line is far cheaper than copying the remaining lines for the
+    # regex, and rules out other measurements.
+    maybe = pc.starts_with(lines, shape.prefix).take(remaining)
+    candidates = remaining.filter(maybe)
+    candidate_lines = lines.take(candidates)
+    matched = pc.match_substring_regex(candidate_lines, shape.line_regex())
+    hits = pc.replace_with_mask(maybe, maybe, matched)  # back to one flag per remaining line
+    return (
+        candidates.filter(matched),
+        candidate_lines.filter(matched),
+        remaining.filter(pc.invert(hits)),
+    )
 
 
 def _segment(
@@ -251,31 +300,3 @@ def _may_skip(data: bytes) -> bool:
         or b"\n " in data
         or b"\n\t" in data
     )
-
-
-def _string_array(data: bytes) -> pa.Array:
-    """`data` (known to be UTF-8) as a one-element string array, without copying."""
-    if len(data) < 2**31:
-        return pa.StringArray.from_buffers(
-            1, pa.py_buffer(struct.pack("<ii", 0, len(data))), pa.py_buffer(data)
-        )
-    return pa.LargeStringArray.from_buffers(
-        1, pa.py_buffer(struct.pack("<qq", 0, len(data))), pa.py_buffer(data)
-    )
-
-
-def _joined(lines: pa.Array) -> bytes:
-    joined = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(lines)], pa.int32()), lines),
-                            "\n")
-    return joined[0].as_buffer().to_pybytes()
-
-
-_ARANGE = pa.array([], pa.int32())
-
-
-def _arange(start: int, count: int) -> pa.Array:
-    """int32 `start, start+1, ...` of length `count`, sliced from a cached array."""
-    global _ARANGE
-    if len(_ARANGE) < start + count:
-        _ARANGE = pa.array(range(max(2 * len(_ARANGE), start + count, 1 << 16)), pa.int32())
-    return _ARANGE.slice(start, count)

@@ -15,7 +15,7 @@ import math
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .lines import LEADING_WHITESPACE, check_utf8, is_skipped, split_lines
 from .segments import segments_from_points
@@ -41,6 +41,13 @@ _UNESCAPE_STRING = re.compile(r'\\(["\\])')
 # Explicit [0-9]: Python's \d and int()/float() also accept other scripts' digits.
 _FLOAT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _INTEGER = re.compile(r"-?[0-9]+")
+_DIGITS = frozenset("0123456789")
+_FLOAT_TYPE, _INTEGER_TYPE, _UINTEGER_TYPE, _BOOLEAN_TYPE = (
+    FieldType.FLOAT,
+    FieldType.INTEGER,
+    FieldType.UINTEGER,
+    FieldType.BOOLEAN,
+)
 _TRUE = frozenset(("t", "T", "true", "True", "TRUE"))
 _FALSE = frozenset(("f", "F", "false", "False", "FALSE"))
 # int() refuses strings over 4300 digits; anything past this many is out of range anyway.
@@ -56,23 +63,33 @@ class LineInvalid(Exception):
     """A line breaks a rule; the message says which, in words a user can act on."""
 
 
-@dataclass(frozen=True, slots=True)
-class Point:
-    """One parsed line. `fields` holds (key, type, value); `time` is in nanoseconds."""
+class Point(NamedTuple):
+    """One parsed line. `fields` holds (key, type, value); `time` is in nanoseconds; `shape`
+    is (table, tag keys, (field key, type) pairs), the key segments are grouped by."""
 
     table: str
     tags: tuple[tuple[str, str], ...]
     fields: tuple[tuple[str, FieldType, object], ...]
     time: int
     has_time: bool
+    shape: tuple[str, tuple[str, ...], tuple[tuple[str, FieldType], ...]]
 
-    @property
-    def shape(self) -> tuple[str, tuple[str, ...], tuple[tuple[str, FieldType], ...]]:
-        return (
-            self.table,
-            tuple(k for k, _ in self.tags),
-            tuple((k, t) for k, t, _ in self.fields),
-        )
+
+def _point(
+    table: str,
+    tags: dict[str, str],
+    fields: dict[str, tuple[FieldType, object]],
+    stamp: int,
+    has_time: bool,
+) -> Point:
+    return Point(
+        table,
+        tuple(tags.items()),
+        tuple([(k, t, v) for k, (t, v) in fields.items()]),
+        stamp,
+        has_time,
+        (table, tuple(tags), tuple([(k, t) for k, (t, _) in fields.items()])),
+    )
 
 
 def parse_exact(
@@ -108,6 +125,69 @@ def parse_lines(
 
 def parse_line(line: str, precision: Precision, default_time_ns: int) -> Point:
     """Parse one counted line, or raise `LineInvalid`."""
+    if "\\" not in line and '"' not in line:
+        point = _parse_plain(line, precision, default_time_ns)
+        if point is not None:
+            return point
+    return _parse_scanning(line, precision, default_time_ns)
+
+
+def _parse_plain(line: str, precision: Precision, default_time_ns: int) -> Point | None:
+    """The same parse for a line without escapes or strings, on `str.split`. Returns None at
+    anything unusual (including every error), leaving it to the scanner."""
+    sections = line.split(" ")
+    if len(sections) == 2:
+        series, field_set = sections
+        stamp, has_time = default_time_ns, False
+    elif len(sections) == 3:
+        series, field_set, token = sections
+        if not _INTEGER.fullmatch(token):
+            return None
+        number = _bounded_int(token)
+        if number is None or not INT64_MIN <= number <= INT64_MAX:
+            return None
+        scaled = scale(number, precision)
+        if scaled is None:
+            return None
+        stamp, has_time = scaled, True
+    else:
+        return None
+    table, *tag_set = series.split(",")
+    if not table or table[0] == "\t":
+        return None
+    seen = {RESERVED}  # any repeated key is an error; the scanner words it
+    tags: list[tuple[str, str]] = []
+    for tag in tag_set:
+        key, equals, text = tag.partition("=")
+        if not (key and equals and text) or key in seen:
+            return None
+        seen.add(key)
+        tags.append((key, text))
+    fields: list[tuple[str, FieldType, object]] = []
+    shape: list[tuple[str, FieldType]] = []
+    for field in field_set.split(","):
+        key, equals, text = field.partition("=")
+        if not (key and equals and text) or key in seen:
+            return None
+        seen.add(key)
+        try:
+            ftype, value = _typed_value(text, key)
+        except LineInvalid:
+            return None
+        fields.append((key, ftype, value))
+        shape.append((key, ftype))
+    tag_tuple = tuple(tags)
+    return Point(
+        table,
+        tag_tuple,
+        tuple(fields),
+        stamp,
+        has_time,
+        (table, tuple([k for k, _ in tag_tuple]), tuple(shape)),
+    )
+
+
+def _parse_scanning(line: str, precision: Precision, default_time_ns: int) -> Point:
     end_of_line = len(line)
     pos = end_of_line - len(line.lstrip(LEADING_WHITESPACE))
 
@@ -160,13 +240,7 @@ def parse_line(line: str, precision: Precision, default_time_ns: int) -> Point:
         if rest < end_of_line:
             raise LineInvalid(f"trailing characters after timestamp: '{line[rest:]}'")
 
-    return Point(
-        table,
-        tuple(tags.items()),
-        tuple((k, t, v) for k, (t, v) in fields.items()),
-        stamp,
-        has_time,
-    )
+    return _point(table, tags, fields, stamp, has_time)
 
 
 def _scan(pattern: re.Pattern[str], line: str, pos: int, what: str) -> int:
@@ -211,27 +285,30 @@ def _field_value(line: str, pos: int, key: str) -> tuple[tuple[FieldType, object
 
 def _typed_value(token: str, key: str) -> tuple[FieldType, object]:
     suffix = token[-1]
-    if suffix == "i" and _INTEGER.fullmatch(token, 0, len(token) - 1):
-        value = _bounded_int(token[:-1])
-        if value is None or not INT64_MIN <= value <= INT64_MAX:
-            raise LineInvalid(f"integer value '{token}' out of range for int64 field '{key}'")
-        return FieldType.INTEGER, value
-    if suffix == "u" and _INTEGER.fullmatch(token, 0, len(token) - 1):
-        value = _bounded_int(token[:-1])
-        if value is None or token[0] == "-" or value > UINT64_MAX:
-            raise LineInvalid(
-                f"unsigned integer value '{token}' out of range for uint64 field '{key}'"
-            )
-        return FieldType.UINTEGER, value
-    if token in _TRUE:
-        return FieldType.BOOLEAN, True
-    if token in _FALSE:
-        return FieldType.BOOLEAN, False
-    if _FLOAT.fullmatch(token):
-        number = float(token)
-        if math.isinf(number):
-            raise LineInvalid(f"float value '{token}' out of range for float64 field '{key}'")
-        return FieldType.FLOAT, number
+    if suffix in _DIGITS:
+        if _FLOAT.fullmatch(token):
+            number = float(token)
+            if math.isinf(number):
+                raise LineInvalid(f"float value '{token}' out of range for float64 field '{key}'")
+            return _FLOAT_TYPE, number
+    elif suffix == "i":
+        if _INTEGER.fullmatch(token, 0, len(token) - 1):
+            value = _bounded_int(token[:-1])
+            if value is None or not INT64_MIN <= value <= INT64_MAX:
+                raise LineInvalid(f"integer value '{token}' out of range for int64 field '{key}'")
+            return _INTEGER_TYPE, value
+    elif suffix == "u":
+        if _INTEGER.fullmatch(token, 0, len(token) - 1):
+            value = _bounded_int(token[:-1])
+            if value is None or token[0] == "-" or value > UINT64_MAX:
+                raise LineInvalid(
+                    f"unsigned integer value '{token}' out of range for uint64 field '{key}'"
+                )
+            return _UINTEGER_TYPE, value
+    elif token in _TRUE:
+        return _BOOLEAN_TYPE, True
+    elif token in _FALSE:
+        return _BOOLEAN_TYPE, False
     raise LineInvalid(f"invalid field value '{token}' for field '{key}': {_EXPECTED_VALUE}")
 
 

@@ -80,6 +80,10 @@ class QueryEngine:
             if callback_errors:
                 raise callback_errors[0] from e
             raise QueryError(_clean_message(e)) from e
+        except BaseException as e:  # a Rust panic arrives as pyo3's PanicException
+            if type(e).__name__ != "PanicException":
+                raise
+            raise RuntimeError(f"the query engine failed internally: {e}") from None
 
     def _session(self, database: str, errors: list[Exception]) -> SessionContext:
         config = (SessionConfig()

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
-import pyarrow.dataset as ds
+from datafusion import SessionContext
 from datafusion.catalog import SchemaProvider, Table
 
 from timewell.catalog import Catalog
@@ -15,7 +17,26 @@ from timewell.storage.buffer import QueryableBuffer
 
 
 def arrow_table(data: pa.Table) -> Table:
-    return Table(ds.dataset(data))
+    return batches_table(data.to_batches(), data.schema)
+
+
+def batches_table(batches: list[pa.RecordBatch], schema: pa.Schema) -> Table:
+    """A DataFusion in-memory table over `batches`, split into partitions that scan in
+    parallel. (A pyarrow dataset scans three times slower, and one without fragments makes
+    DataFusion refuse ORDER BY over an empty table.)"""
+    batches = [b for b in batches if b.num_rows] or [pa.RecordBatch.from_pylist([], schema)]
+    partitions = [batches[i::_PARTITIONS] for i in range(min(_PARTITIONS, len(batches)))]
+    # Tables are asked for while DataFusion plans a query, on a thread that is already inside
+    # its async runtime, where building a DataFrame would panic ("cannot start a runtime from
+    # within a runtime"); so the DataFrame is built on a thread of its own.
+    return _BUILDER.submit(
+        lambda: Table(_FRAMES.create_dataframe(partitions, schema=schema))).result()
+
+
+# Only builds DataFrames over memory tables (no state, no registrations); shared by threads.
+_FRAMES = SessionContext()
+_BUILDER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="table-builder")
+_PARTITIONS = max(1, min(4, os.cpu_count() or 1))
 
 
 def guarded(errors: list[Exception], function: Callable) -> Callable:
@@ -54,8 +75,7 @@ class DatabaseSchema(SchemaProvider):
             if table is None:
                 return None
             schema = table.arrow_schema()
-        batches = self._buffer.batches(self._database, name, schema)
-        return Table(ds.dataset(batches, schema=schema))
+        return batches_table(self._buffer.batches(self._database, name, schema), schema)
 
     def table_exist(self, name: str) -> bool:
         return name in self.table_names()

@@ -9,7 +9,14 @@ from starlette.exceptions import HTTPException
 
 from timewell.errors import TimewellError
 from timewell.node import Node
-from timewell.server import configure_routes, health_routes, query_routes, write_routes
+from timewell.server import (
+    cache_routes,
+    configure_routes,
+    engine_routes,
+    health_routes,
+    query_routes,
+    write_routes,
+)
 from timewell.server.errors import handle_http_exception, handle_timewell_error, handle_unexpected
 
 
@@ -27,6 +34,8 @@ def build_app(node: Node) -> Starlette:
             *write_routes.routes(node),
             *query_routes.routes(node),
             *configure_routes.routes(node),
+            *cache_routes.routes(node),
+            *engine_routes.routes(node),
             *health_routes.routes(),
         ],
         exception_handlers={

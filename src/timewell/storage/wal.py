@@ -28,10 +28,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WalFlush:
-    """One durable WAL file's contents: at most one TableWrite per (database, table)."""
+    """One durable WAL file's contents: at most one TableWrite per (database, table).
+
+    `replayed` is true when the file is read again at start-up: state rebuilt from it (buffer,
+    caches) wants it, reactions to new data (write triggers) do not."""
 
     sequence: int
     writes: list[TableWrite]
+    replayed: bool = False
 
 
 class FlushSubscriber(Protocol):
@@ -72,7 +76,7 @@ class Wal:
                 log.error("skipping corrupt WAL file %s (%s): its writes were never "
                           "acknowledged or the file was damaged", meta.path, e)
                 continue
-            self._publish(WalFlush(sequence, writes))
+            self._publish(WalFlush(sequence, writes, replayed=True))
             replayed += 1
         return replayed
 

@@ -1,0 +1,166 @@
+"""Processing-engine commands: `create|enable|disable|delete trigger`, `show triggers`,
+`test wal_plugin|schedule_plugin`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import orjson
+
+from timewell.cli import admin
+from timewell.cli.client import Server, database_option, host_option, token_option
+
+TRIGGER_URL = "/api/v3/configure/processing_engine_trigger"
+
+
+def key_values(text: str | None, option: str) -> dict[str, str] | None:
+    """`k=v,k2=v2` as a dict (None when not given)."""
+    if not text:
+        return None
+    pairs = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"'{part}' is not key=value", param_hint=option)
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+@admin.create.command("trigger")
+@database_option
+@host_option
+@token_option
+@click.option("--trigger-spec", required=True,
+              help="table:<name>, all_tables, every:<duration>, cron:<expr> or request:<path>.")
+@click.option("--path", "--plugin-filename", "path", required=True,
+              help="Plugin file or package directory, relative to the server's --plugin-dir.")
+@click.option("--trigger-arguments", default=None, help="Arguments for the plugin: k=v,k2=v2.")
+@click.option("--disabled", is_flag=True, help="Create the trigger disabled.")
+@click.option("--run-asynchronous", is_flag=True, help="Let runs of this trigger overlap.")
+@click.option("--error-behavior", type=click.Choice(["log", "retry", "disable"]), default="log",
+              show_default=True, help="What a failing run does.")
+@click.argument("trigger_name")
+def create_trigger(database: str, host: str, token: str | None, trigger_spec: str, path: str,
+                   trigger_arguments: str | None, disabled: bool, run_asynchronous: bool,
+                   error_behavior: str, trigger_name: str) -> None:
+    """Create trigger TRIGGER_NAME: run a plugin on writes, a schedule or HTTP requests."""
+    body = {
+        "db": database, "trigger_name": trigger_name, "plugin_filename": path,
+        "trigger_specification": trigger_spec,
+        "trigger_arguments": key_values(trigger_arguments, "--trigger-arguments"),
+        "disabled": disabled,
+        "trigger_settings": {"run_async": run_asynchronous, "error_behavior": error_behavior},
+    }
+    Server(host, token).request("POST", TRIGGER_URL, json=body)
+    click.echo(f"Trigger {trigger_name} created successfully")
+
+
+def _trigger_command(group: click.Group, verb: str, suffix: str, method: str,
+                     with_force: bool = False):
+    @group.command("trigger")
+    @database_option
+    @host_option
+    @token_option
+    @click.argument("trigger_name")
+    def command(database: str, host: str, token: str | None, trigger_name: str,
+                force: bool = False) -> None:
+        params = {"db": database, "trigger_name": trigger_name}
+        if force:
+            params["force"] = "true"
+        Server(host, token).request(method, TRIGGER_URL + suffix, params=params)
+        click.echo(f"Trigger {trigger_name} {verb} successfully")
+
+    command.__doc__ = f"{verb.capitalize()} trigger TRIGGER_NAME."
+    if with_force:
+        command = click.option("--force", is_flag=True,
+                               help="Delete even if the trigger is enabled.")(command)
+    return command
+
+
+@click.group()
+def enable() -> None:
+    """Enable a trigger."""
+
+
+@click.group()
+def disable() -> None:
+    """Disable a trigger."""
+
+
+_trigger_command(enable, "enabled", "/enable", "POST")
+_trigger_command(disable, "disabled", "/disable", "POST")
+_trigger_command(admin.delete, "deleted", "", "DELETE", with_force=True)
+
+
+@admin.show.command("triggers")
+@database_option
+@host_option
+@token_option
+@click.option("--format", "fmt", type=click.Choice(["pretty", "json", "jsonl", "csv"]),
+              default="pretty", show_default=True)
+def show_triggers(database: str, host: str, token: str | None, fmt: str) -> None:
+    """List the triggers of a database with their run statistics."""
+    query = ("SELECT t.trigger_name, t.trigger_specification, t.plugin_filename, t.disabled, "
+             "t.error_behavior, t.run_async, s.runs, s.errors, s.last_error "
+             "FROM system.processing_engine_triggers t "
+             "LEFT JOIN system.processing_engine_trigger_stats s "
+             "ON t.trigger_name = s.trigger_name ORDER BY t.trigger_name")
+    response = Server(host, token).request("POST", "/api/v3/query_sql",
+                                           json={"db": database, "q": query, "format": fmt})
+    sys.stdout.write(response.text)
+
+
+@click.group()
+def test() -> None:
+    """Dry-run a plugin: real queries, writes returned instead of applied."""
+
+
+@test.command("wal_plugin")
+@database_option
+@host_option
+@token_option
+@click.option("--lp", default=None, help="Line protocol to feed the plugin.")
+@click.option("--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read the line protocol from this file.")
+@click.option("--input-arguments", default=None, help="Arguments: k=v,k2=v2.")
+@click.option("--cache-name", default=None, help="Cache namespace to use for the test run.")
+@click.argument("filename")
+def test_wal_plugin(database: str, host: str, token: str | None, lp: str | None,
+                    file: Path | None, input_arguments: str | None, cache_name: str | None,
+                    filename: str) -> None:
+    """Run FILENAME's process_writes on the given line protocol."""
+    if (lp is None) == (file is None):
+        raise click.UsageError("give the line protocol with either --lp or --file")
+    body = {"filename": filename, "database": database,
+            "input_lp": lp if lp is not None else file.read_text(),
+            "input_arguments": key_values(input_arguments, "--input-arguments"),
+            "cache_name": cache_name}
+    _print_result(Server(host, token).request("POST", "/api/v3/plugin_test/wal", json=body))
+
+
+@test.command("schedule_plugin")
+@database_option
+@host_option
+@token_option
+@click.option("--schedule", default=None, help="Cron expression or every:<duration>.")
+@click.option("--input-arguments", default=None, help="Arguments: k=v,k2=v2.")
+@click.option("--cache-name", default=None, help="Cache namespace to use for the test run.")
+@click.argument("filename")
+def test_schedule_plugin(database: str, host: str, token: str | None, schedule: str | None,
+                         input_arguments: str | None, cache_name: str | None,
+                         filename: str) -> None:
+    """Run FILENAME's process_scheduled_call once."""
+    body = {"filename": filename, "database": database, "schedule": schedule,
+            "input_arguments": key_values(input_arguments, "--input-arguments"),
+            "cache_name": cache_name}
+    _print_result(Server(host, token).request("POST", "/api/v3/plugin_test/schedule",
+                                              json=body))
+
+
+def _print_result(response) -> None:
+    result = response.json()
+    click.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    if result.get("errors"):
+        raise SystemExit(1)

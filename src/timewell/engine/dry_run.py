@@ -1,0 +1,97 @@
+"""Dry runs (`/api/v3/plugin_test/...`): a plugin runs against real queries while its writes
+are captured, checked as line protocol and returned instead of applied."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from concurrent.futures import Executor
+
+from timewell.engine.api import Database, PluginApi
+from timewell.engine.cache import PluginCache
+from timewell.engine.logs import RunLogger
+from timewell.engine.plugins import LoadedPlugin, PluginDirectory, PluginLoadError
+from timewell.engine.rows import parsed_batches
+from timewell.engine.specs import (
+    CronTrigger,
+    EveryTrigger,
+    ScheduleExhausted,
+    parse_trigger_spec,
+)
+from timewell.errors import InvalidRequest
+from timewell.lineprotocol import LineProtocolError, parse_exact
+
+_TEST_TIMEOUT_S = 60.0
+
+
+class DryRunner:
+    def __init__(self, plugins: PluginDirectory, database: Database, cache: PluginCache,
+                 executor: Executor) -> None:
+        self._plugins = plugins
+        self._database = database
+        self._cache = cache
+        self._executor = executor
+
+    async def wal(self, filename: str, database: str, input_lp: str,
+                  arguments: dict | None, cache_name: str | None) -> dict:
+        try:
+            parsed = parse_exact(input_lp.encode())
+        except LineProtocolError as e:
+            raise InvalidRequest(f"input_lp: {e}") from None
+        problems = [f"input_lp line {e.line_number}: {e.message}" for e in parsed.errors]
+        batches = parsed_batches(parsed)
+        result = await self._run(filename, database, "process_writes",
+                                 lambda api: (api, batches, arguments), cache_name)
+        result["errors"] = problems + result["errors"]
+        return result
+
+    async def schedule(self, filename: str, database: str, schedule: str | None,
+                       arguments: dict | None, cache_name: str | None) -> dict:
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        trigger_time = now
+        if schedule:
+            text = schedule if ":" in schedule.split(" ")[0] else f"cron:{schedule}"
+            spec = parse_trigger_spec(text)
+            if not isinstance(spec, EveryTrigger | CronTrigger):
+                raise InvalidRequest(f"schedule '{schedule}' is not a schedule: use a cron "
+                                     "expression or every:<duration>")
+            try:
+                trigger_time = spec.next_fire(now)
+            except ScheduleExhausted:
+                raise InvalidRequest(f"schedule '{schedule}' has no fire times left") from None
+        call_time = trigger_time.replace(microsecond=0)
+        result = await self._run(filename, database, "process_scheduled_call",
+                                 lambda api: (api, call_time, arguments), cache_name)
+        result["trigger_time"] = call_time.isoformat()
+        return result
+
+    async def _run(self, filename: str, database: str, entry: str, arguments,
+                   cache_name: str | None) -> dict:
+        path = self._plugins.resolve(filename)
+        logger = RunLogger(None, database, "dry_run", keep=True)
+        cache = self._cache.view(database, f"test:{cache_name or filename}")
+        api = PluginApi(self._database, database, logger, cache, capture_sync_writes=True)
+        errors: list[str] = []
+
+        def execute() -> None:
+            function = LoadedPlugin(path, f"dry_run_{database}").function(entry)
+            function(*arguments(api))
+
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(loop.run_in_executor(self._executor, execute),
+                                   _TEST_TIMEOUT_S)
+        except PluginLoadError as e:
+            errors.append(str(e))
+        except TimeoutError:
+            errors.append(f"the plugin did not finish within {_TEST_TIMEOUT_S}s")
+        except Exception as e:
+            errors.append(f"{type(e).__name__}: {e}")
+        writes: dict[str, list[str]] = {}
+        for db_name, chunks in api.pending_writes.items():
+            lines = [line for chunk in chunks for line in chunk.splitlines() if line.strip()]
+            writes[db_name] = lines
+            parsed = parse_exact("\n".join(lines).encode())
+            errors.extend(f"invalid write to '{db_name}', line {e.line_number}: {e.message}"
+                          for e in parsed.errors)
+        return {"log_lines": logger.kept, "database_writes": writes, "errors": errors}

@@ -1,0 +1,425 @@
+"""The processing engine: triggers bound to plugins, fed by WAL flushes, schedules and HTTP
+requests. It reaches the database only through the write and query services."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import datetime as dt
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from timewell.catalog import Catalog, TriggerDefinition
+from timewell.engine.cache import PluginCache
+from timewell.engine.database import NodeDatabase
+from timewell.engine.dry_run import DryRunner
+from timewell.engine.logs import EngineLog
+from timewell.engine.plugins import LoadedPlugin, PluginDirectory, PluginLoadError
+from timewell.engine.responses import PluginResponse, UnsupportedResponse, to_response
+from timewell.engine.rows import flush_batches
+from timewell.engine.runner import Invocation, TriggerRunner
+from timewell.engine.specs import (
+    AllTablesTrigger,
+    CronTrigger,
+    EveryTrigger,
+    RequestTrigger,
+    ScheduleExhausted,
+    TableTrigger,
+    TriggerSpec,
+    parse_trigger_spec,
+)
+from timewell.engine.stats import EngineStats
+from timewell.errors import AlreadyExists, InvalidRequest, NotFound
+from timewell.storage.objectstore import ObjectStore
+from timewell.storage.wal import WalFlush
+
+log = logging.getLogger(__name__)
+
+ERROR_BEHAVIORS = ("log", "retry", "disable")
+_CACHE_SAVE_INTERVAL_S = 60.0
+_PLUGIN_THREADS = 32
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    plugin_dir: Path | None
+    plugin_timeout_s: float | None = None
+
+
+class TriggerNotFound(NotFound):
+    def __init__(self, database: str, name: str) -> None:
+        super().__init__(f"trigger '{name}' not found in database '{database}'")
+
+
+class ProcessingEngine:
+    def __init__(self, catalog: Catalog, database: NodeDatabase, store: ObjectStore,
+                 store_prefix: str, settings: EngineSettings) -> None:
+        self._catalog = catalog
+        self._database = database
+        self._store = store
+        self._cache_path = f"{store_prefix}/engine/plugin_cache.pickle"
+        self.settings = settings
+        self.plugins = PluginDirectory(settings.plugin_dir)
+        self.log = EngineLog()
+        self.stats = EngineStats()
+        self.cache = PluginCache()
+        self._executor = ThreadPoolExecutor(_PLUGIN_THREADS, thread_name_prefix="plugin")
+        self._runners: dict[tuple[str, str], TriggerRunner] = {}
+        self._specs: dict[tuple[str, str], TriggerSpec] = {}
+        self._schedules: dict[tuple[str, str], asyncio.Task] = {}
+        self._housekeeping: asyncio.Task | None = None
+        # Dry runs get a cache of their own, so a test never touches a live trigger's state.
+        self.dry_runs = DryRunner(self.plugins, database, PluginCache(), self._executor)
+
+    # -- lifecycle
+
+    async def start(self) -> None:
+        from timewell.lineprotocol import builder
+
+        # Plugins written for InfluxDB 3 use LineBuilder (and, in older ones, its errors)
+        # without importing them, in the plugin file and in modules it imports: builtins.
+        for name in ("LineBuilder", "InvalidMeasurementError", "InvalidKeyError",
+                     "InvalidLineError"):
+            setattr(builtins, name, getattr(builder, name))
+        if self.plugins.root is not None:
+            import os
+
+            os.environ["PLUGIN_DIR"] = str(self.plugins.root)
+        self._database.bind(asyncio.get_running_loop())
+        self._restore_cache()
+        with self._catalog.lock:
+            triggers = [(db.name, t) for db in self._catalog.live_databases()
+                        for t in db.triggers.values()]
+        for database, trigger in triggers:
+            if not trigger.disabled:
+                try:
+                    self._activate(database, trigger)
+                except Exception as e:  # a broken plugin must not stop the server starting
+                    self.log.add(database, trigger.name, "ERROR",
+                                 f"trigger not started: {e}")
+        self._housekeeping = asyncio.create_task(self._keep_cache())
+
+    async def stop(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+        for key in list(self._runners):
+            await self._deactivate(key)
+        self._save_cache()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- WAL subscriber
+
+    def on_flush(self, flush: WalFlush) -> None:
+        if flush.replayed:
+            return  # these writes fired their triggers before the restart
+        databases = {write.database for write in flush.writes}
+        tables = {(write.database, write.table) for write in flush.writes}
+        for (database, _), runner in list(self._runners.items()):
+            if database not in databases:
+                continue
+            spec = self._specs[(database, runner.name)]
+            if isinstance(spec, TableTrigger):
+                if (database, spec.table) in tables:
+                    runner.submit(_write_invocation(flush, database, spec.table, runner))
+            elif isinstance(spec, AllTablesTrigger):
+                runner.submit(_write_invocation(flush, database, None, runner))
+
+    # -- trigger management
+
+    def create_trigger(self, database: str, definition: TriggerDefinition) -> None:
+        """Validate, persist and start a trigger. Raises InvalidRequest, NotFound,
+        AlreadyExists with messages a user can act on."""
+        self._catalog.database(database)  # unknown database: 404 before anything else
+        spec = parse_trigger_spec(definition.trigger_specification)
+        definition.trigger_specification = str(spec)
+        if definition.error_behavior not in ERROR_BEHAVIORS:
+            raise InvalidRequest(f"error_behavior '{definition.error_behavior}' is not one of "
+                                 f"{', '.join(ERROR_BEHAVIORS)}")
+        _check_arguments(definition.trigger_arguments)
+        try:
+            path = self.plugins.resolve(definition.plugin_filename)
+        except NotFound as e:  # a trigger naming a missing file is a bad request
+            raise InvalidRequest(str(e)) from None
+        _check_entry_point(path, spec, definition.name)
+        with self._catalog.lock:
+            db = self._catalog.database(database)
+            if definition.name in db.triggers:
+                raise AlreadyExists(f"trigger '{definition.name}' already exists in database "
+                                    f"'{database}'")
+            if isinstance(spec, RequestTrigger):
+                self._check_request_path_free(spec.path)
+            self._catalog.commit([_put_op(database, definition)])
+        if not definition.disabled:
+            self._activate(database, definition)
+
+    async def delete_trigger(self, database: str, name: str, force: bool) -> None:
+        trigger = self._trigger(database, name)
+        if not trigger.disabled and not force:
+            raise InvalidRequest(f"trigger '{name}' is enabled: disable it first or delete "
+                                 "with force=true")
+        await self._deactivate((database, name))
+        self._catalog.commit([{"op": "delete_trigger", "db": database, "name": name}])
+        self.cache.clear_trigger(database, name)
+        self.stats.forget(database, name)
+
+    async def enable_trigger(self, database: str, name: str) -> None:
+        trigger = self._trigger(database, name)
+        if not trigger.disabled and (database, name) in self._runners:
+            return
+        spec = parse_trigger_spec(trigger.trigger_specification)
+        _check_entry_point(self.plugins.resolve(trigger.plugin_filename), spec, name)
+        self._set_disabled(database, trigger, False)
+        self._activate(database, trigger)
+
+    async def disable_trigger(self, database: str, name: str) -> None:
+        trigger = self._trigger(database, name)
+        self._set_disabled(database, trigger, True)
+        await self._deactivate((database, name))
+
+    def triggers(self, database: str) -> list[TriggerDefinition]:
+        with self._catalog.lock:
+            return list(self._catalog.database(database).triggers.values())
+
+    # -- request triggers
+
+    async def handle_request(self, path: str, query: dict[str, str], headers: dict[str, str],
+                             body: bytes) -> PluginResponse:
+        for (database, name), spec in list(self._specs.items()):
+            if isinstance(spec, RequestTrigger) and spec.path == path:
+                runner = self._runners[(database, name)]
+                break
+        else:
+            raise NotFound(f"no enabled request trigger serves the path '{path}'")
+        headers = {k.lower(): v for k, v in headers.items() if k.lower() != "authorization"}
+        args = runner.definition.trigger_arguments
+
+        def arguments(api):
+            return (api, dict(query), dict(headers), body, _fresh(args))
+
+        outcome = await runner.run_once(
+            Invocation("process_request", arguments, "request plugin"))
+        if outcome.error is not None:
+            return _error_response(outcome.error)
+        try:
+            return to_response(outcome.result)
+        except UnsupportedResponse as e:
+            self.log.add(database, name, "ERROR", str(e))
+            return _error_response(str(e))
+
+    # -- system tables
+
+    def triggers_table(self, database: str) -> pa.Table:
+        triggers = self.triggers(database)
+        return pa.table({
+            "trigger_name": pa.array([t.name for t in triggers], pa.string()),
+            "plugin_filename": pa.array([t.plugin_filename for t in triggers], pa.string()),
+            "trigger_specification": pa.array([t.trigger_specification for t in triggers],
+                                              pa.string()),
+            "disabled": pa.array([t.disabled for t in triggers], pa.bool_()),
+            "error_behavior": pa.array([t.error_behavior for t in triggers], pa.string()),
+            "run_async": pa.array([t.run_async for t in triggers], pa.bool_()),
+            "database_name": pa.array([database] * len(triggers), pa.string()),
+        })
+
+    def arguments_table(self, database: str) -> pa.Table:
+        rows = [(t.name, k, v) for t in self.triggers(database)
+                for k, v in (t.trigger_arguments or {}).items()]
+        return pa.table({
+            "trigger_name": pa.array([r[0] for r in rows], pa.string()),
+            "argument_key": pa.array([r[1] for r in rows], pa.string()),
+            "argument_value": pa.array([r[2] for r in rows], pa.string()),
+        })
+
+    # -- internals
+
+    def _trigger(self, database: str, name: str) -> TriggerDefinition:
+        with self._catalog.lock:
+            trigger = self._catalog.database(database).triggers.get(name)
+        if trigger is None:
+            raise TriggerNotFound(database, name)
+        return trigger
+
+    def _set_disabled(self, database: str, trigger: TriggerDefinition, disabled: bool) -> None:
+        changed = TriggerDefinition.from_json({**trigger.to_json(), "disabled": disabled})
+        self._catalog.commit([_put_op(database, changed)])
+
+    def _check_request_path_free(self, path: str) -> None:
+        for db in self._catalog.live_databases():
+            for trigger in db.triggers.values():
+                other = parse_trigger_spec(trigger.trigger_specification)
+                if isinstance(other, RequestTrigger) and other.path == path:
+                    raise AlreadyExists(f"request path '{path}' is already served by trigger "
+                                        f"'{trigger.name}' in database '{db.name}'")
+
+    def _activate(self, database: str, definition: TriggerDefinition) -> None:
+        key = (database, definition.name)
+        if key in self._runners:
+            return
+        spec = parse_trigger_spec(definition.trigger_specification)
+        path = self.plugins.resolve(definition.plugin_filename)
+        runner = TriggerRunner(
+            definition, database, LoadedPlugin(path, f"{database}_{definition.name}"),
+            self._database, self.cache.view(database, definition.name), self.log, self.stats,
+            self._executor, self.settings.plugin_timeout_s,
+            self._output_writer(database, definition.name),
+            lambda error: self._disable_after_error(database, definition.name, error))
+        self._runners[key] = runner
+        self._specs[key] = spec
+        if isinstance(spec, TableTrigger | AllTablesTrigger):
+            runner.start_queue()
+        elif isinstance(spec, EveryTrigger | CronTrigger):
+            self._schedules[key] = asyncio.create_task(self._schedule_loop(runner, spec))
+
+    async def _deactivate(self, key: tuple[str, str]) -> None:
+        runner = self._runners.pop(key, None)
+        self._specs.pop(key, None)
+        schedule = self._schedules.pop(key, None)
+        if schedule is not None and schedule is not asyncio.current_task():
+            schedule.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await schedule
+        if runner is not None:
+            await runner.stop()
+
+    def _output_writer(self, database: str, trigger_name: str):
+        """Writes a run's queued lines after it returns; refused lines go to the trigger's log
+        (the run itself succeeded)."""
+
+        async def write(db_name: str, lines: str) -> None:
+            try:
+                await self._database.write_later(db_name, lines)
+            except Exception as e:
+                self.log.add(database, trigger_name, "ERROR",
+                             f"writing the plugin's output to database '{db_name}' failed: {e}")
+
+        return write
+
+    async def _disable_after_error(self, database: str, name: str, error: str) -> None:
+        try:
+            trigger = self._trigger(database, name)
+        except NotFound:
+            return
+        self._set_disabled(database, trigger, True)
+        self.log.add(database, name, "ERROR", f"trigger disabled after an error: {error}")
+        # Stopping the runner cancels the run that called us, so it happens afterwards.
+        asyncio.get_running_loop().call_soon(
+            lambda: asyncio.ensure_future(self._deactivate((database, name))))
+
+    async def _schedule_loop(self, runner: TriggerRunner, spec: EveryTrigger | CronTrigger):
+        """Fire at each scheduled time. Without run_async a slow run delays the next fire;
+        fire times missed meanwhile are skipped (counted in the stats), not run back to back."""
+        try:
+            await self._fire_on_schedule(runner, spec)
+        except ScheduleExhausted:
+            self.log.add(runner.database_name, runner.name, "WARN",
+                         f"schedule {spec} has no fire times left; the trigger stays idle")
+
+    async def _fire_on_schedule(self, runner: TriggerRunner,
+                                spec: EveryTrigger | CronTrigger) -> None:
+        fire = spec.next_fire(_utc_now())
+        while True:
+            delay = (fire - _utc_now()).total_seconds()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            invocation = _schedule_invocation(fire, runner.definition.trigger_arguments)
+            if runner.definition.run_async:
+                if not runner.try_start_overlapping(invocation):
+                    self.stats.bump(runner.database_name, runner.name, "skipped_fires")
+            else:
+                await runner.run(invocation)
+            following, now = spec.next_fire(fire), _utc_now()
+            while following <= now:
+                self.stats.bump(runner.database_name, runner.name, "skipped_fires")
+                following = spec.next_fire(following)
+            fire = following
+
+    def _restore_cache(self) -> None:
+        try:
+            self.cache.restore(self._store.get(self._cache_path))
+        except FileNotFoundError:
+            return
+        except Exception as e:
+            log.warning("plugin cache not restored (%s); starting with an empty cache", e)
+
+    def _save_cache(self) -> None:
+        try:
+            data, dropped = self.cache.dump()
+            for key in dropped:
+                log.warning("plugin cache entry %s cannot be pickled; it is not kept across a "
+                            "restart", key)
+            self._store.durable_put(self._cache_path, data)
+        except Exception:
+            log.exception("could not save the plugin cache")
+
+    async def _keep_cache(self) -> None:
+        while True:
+            await asyncio.sleep(_CACHE_SAVE_INTERVAL_S)
+            self.cache.evict_expired()
+            await asyncio.get_running_loop().run_in_executor(None, self._save_cache)
+
+
+def _check_entry_point(path: Path, spec: TriggerSpec, name: str) -> None:
+    entry = entry_point(spec)
+    try:
+        LoadedPlugin(path, f"check_{name}").function(entry)
+    except PluginLoadError as e:
+        raise InvalidRequest(str(e)) from None
+
+
+def entry_point(spec: TriggerSpec) -> str:
+    if isinstance(spec, TableTrigger | AllTablesTrigger):
+        return "process_writes"
+    if isinstance(spec, EveryTrigger | CronTrigger):
+        return "process_scheduled_call"
+    return "process_request"
+
+
+def _check_arguments(arguments) -> None:
+    if arguments is None:
+        return
+    if not isinstance(arguments, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in arguments.items()):
+        raise InvalidRequest("trigger_arguments must be an object of string keys and values")
+
+
+def _put_op(database: str, trigger: TriggerDefinition) -> dict:
+    return {"op": "put_trigger", "db": database, "trigger": trigger.to_json()}
+
+
+def _fresh(arguments: dict[str, str] | None) -> dict[str, str] | None:
+    return None if arguments is None else dict(arguments)
+
+
+def _write_invocation(flush: WalFlush, database: str, table: str | None,
+                      runner: TriggerRunner) -> Invocation:
+    args = runner.definition.trigger_arguments
+
+    def arguments(api):
+        return (api, flush_batches(flush, database, table), _fresh(args))
+
+    return Invocation("process_writes", arguments, "wal plugin")
+
+
+def _schedule_invocation(fire: dt.datetime, arguments: dict | None) -> Invocation:
+    call_time = fire.replace(microsecond=0)
+
+    def build(api):
+        return (api, call_time, _fresh(arguments))
+
+    return Invocation("process_scheduled_call", build, f"scheduled call at {call_time}")
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _error_response(error: str) -> PluginResponse:
+    import orjson
+
+    return PluginResponse(500, {"Content-Type": "application/json"},
+                          orjson.dumps({"error": error}))

@@ -1,0 +1,82 @@
+"""Execution tracking per trigger: runs, errors, last run, and run durations."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+_DURATION_WINDOW = 1000
+
+
+@dataclass
+class TriggerStats:
+    runs: int = 0
+    errors: int = 0
+    retries: int = 0
+    dropped: int = 0  # events refused because the trigger's queue was full
+    skipped_fires: int = 0  # schedule fire times missed while a run was still going
+    last_run_ns: int | None = None
+    last_error: str | None = None
+    last_error_ns: int | None = None
+    durations_s: deque = field(default_factory=lambda: deque(maxlen=_DURATION_WINDOW))
+
+    def mean_ms(self) -> float | None:
+        return 1000 * sum(self.durations_s) / len(self.durations_s) if self.durations_s else None
+
+    def p99_ms(self) -> float | None:
+        if not self.durations_s:
+            return None
+        ordered = sorted(self.durations_s)
+        return 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+
+class EngineStats:
+    def __init__(self) -> None:
+        self._stats: dict[tuple[str, str], TriggerStats] = {}
+        self._lock = threading.Lock()
+
+    def of(self, database: str, trigger_name: str) -> TriggerStats:
+        with self._lock:
+            return self._stats.setdefault((database, trigger_name), TriggerStats())
+
+    def record_run(self, database: str, trigger_name: str, seconds: float,
+                   error: str | None) -> None:
+        stats = self.of(database, trigger_name)
+        with self._lock:
+            stats.runs += 1
+            stats.last_run_ns = time.time_ns()
+            stats.durations_s.append(seconds)
+            if error is not None:
+                stats.errors += 1
+                stats.last_error = error
+                stats.last_error_ns = stats.last_run_ns
+
+    def bump(self, database: str, trigger_name: str, counter: str) -> None:
+        stats = self.of(database, trigger_name)
+        with self._lock:
+            setattr(stats, counter, getattr(stats, counter) + 1)
+
+    def forget(self, database: str, trigger_name: str) -> None:
+        with self._lock:
+            self._stats.pop((database, trigger_name), None)
+
+    def table(self, database: str) -> pa.Table:
+        with self._lock:
+            items = sorted((name, s) for (db, name), s in self._stats.items() if db == database)
+        return pa.table({
+            "trigger_name": pa.array([n for n, _ in items], pa.string()),
+            "runs": pa.array([s.runs for _, s in items], pa.int64()),
+            "errors": pa.array([s.errors for _, s in items], pa.int64()),
+            "retries": pa.array([s.retries for _, s in items], pa.int64()),
+            "dropped_events": pa.array([s.dropped for _, s in items], pa.int64()),
+            "skipped_fires": pa.array([s.skipped_fires for _, s in items], pa.int64()),
+            "last_run_time": pa.array([s.last_run_ns for _, s in items], pa.timestamp("ns")),
+            "last_error": pa.array([s.last_error for _, s in items], pa.string()),
+            "last_error_time": pa.array([s.last_error_ns for _, s in items], pa.timestamp("ns")),
+            "mean_duration_ms": pa.array([s.mean_ms() for _, s in items], pa.float64()),
+            "p99_duration_ms": pa.array([s.p99_ms() for _, s in items], pa.float64()),
+        })
