@@ -46,13 +46,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(data_dir: str) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: str, *extra_args: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [sys.executable, "-m", "timewell", "serve", "--data-dir", data_dir,
          "--http-bind", f"127.0.0.1:{port}", "--wal-flush-interval", "10ms",
-         "--max-http-request-size", str(64 * 1024 * 1024), "--log-level", "warning"],
+         "--max-http-request-size", str(64 * 1024 * 1024), "--log-level", "warning",
+         *extra_args],
     )
     for _ in range(300):
         try:

@@ -105,6 +105,7 @@ def test_distinct_cache_hierarchy_and_narrowing(server):
 
 
 def test_distinct_cache_cardinality_bound_keeps_the_most_recent(server):
+    server.client().post("/api/v3/configure/database", json={"db": "test"})
     server.client().post("/api/v3/configure/table", json={"db": "test", "table": "logs",
                                                           "tags": ["source"]})
     created = server.client().post(DVC, json={"db": "test", "table": "logs",

@@ -1,4 +1,4 @@
-"""The official client libraries write to timewell unchanged (queries over Flight: a later issue)."""
+"""The official client libraries write to timewell unchanged (Flight queries: a later issue)."""
 
 from __future__ import annotations
 

@@ -128,3 +128,10 @@ def test_empty_created_table_is_queryable(server):
     assert server.rows("SELECT * FROM t", db="d") == []
     assert server.write("t,h=x v=1i 1", db="d").status_code == 204
     assert server.write("t,h=x v=1.5 2", db="d").status_code == 400  # types fixed by create
+
+
+def test_contradictory_filter_and_duration_columns(loaded):
+    assert loaded.rows("SELECT * FROM cpu WHERE usage = 1 AND usage = 2") == []
+    assert loaded.rows("SELECT * FROM cpu WHERE host = 'a' AND host = 'b'") == []
+    rows = loaded.rows("SELECT end2end_duration FROM system.queries WHERE success")
+    assert rows and all(isinstance(r["end2end_duration"], int) for r in rows)

@@ -198,12 +198,12 @@ def test_precision_in_bulk(precision: Precision) -> None:
 
 
 def test_the_same_shape_from_both_parsers_is_one_segment_in_line_order() -> None:
-    lines = [f"m,t=a v={i} {i}" for i in range(30)]
+    lines = [f"m,t=a v={i} {i}" for i in range(40)]
     lines[5] = "m,t=a\\ b v=5 5"  # same shape, exact parser
     result, stats = both(body_of(lines))
     assert stats.exact_lines == 1
     (segment,) = result.segments
-    assert segment.line_numbers.to_pylist() == list(range(1, 31))
+    assert segment.line_numbers.to_pylist() == list(range(1, 41))
     assert segment.tags["t"][5].as_py() == "a b"
 
 
@@ -213,9 +213,14 @@ def test_many_distinct_shapes_still_parse() -> None:
     assert stats.fast_lines > 0
 
 
-def test_small_groups_are_left_to_the_exact_parser() -> None:
-    _, stats = both(body_of([f"m{i} v=1 1" for i in range(10)]))
-    assert stats.fast_lines == 0
+def test_after_a_few_rounds_taking_few_lines_the_rest_goes_to_the_exact_parser() -> None:
+    _, stats = both(body_of([f"m{i} v=1 1" for i in range(20)] * 5))  # 20 shapes, 5 lines each
+    assert stats == FastPathStats(fast_lines=8 * 5, exact_lines=12 * 5)
+
+
+def test_small_bodies_are_parsed_line_by_line() -> None:
+    _, stats = both(body_of(cpu_lines(20)))
+    assert stats == FastPathStats(fast_lines=0, exact_lines=20)
 
 
 def test_only_errors() -> None:
@@ -243,14 +248,14 @@ def test_a_body_that_is_not_utf8_raises() -> None:
 
 
 def test_a_byte_order_mark_is_part_of_the_first_name_on_both_paths() -> None:
-    result, stats = both(("\ufeff" + "\n".join(f"m,t=x v={i} {i}" for i in range(30))).encode())
+    result, stats = both(("\ufeff" + "\n".join(f"m,t=x v={i} {i}" for i in range(40))).encode())
     assert stats.exact_lines == 0
     assert result.rows()[0][1] == "\ufeffm"
 
 
 @pytest.mark.parametrize("stamp", ["", " 5"])
 def test_a_shape_of_only_strings(stamp: str) -> None:
-    _, stats = both(body_of([f'm s="x {i}"{stamp}' for i in range(30)]))
+    _, stats = both(body_of([f'm s="x {i}"{stamp}' for i in range(40)]))
     assert stats.exact_lines == 0
 
 

@@ -129,8 +129,11 @@ def expected_row(number: int, point: tuple) -> tuple:
 
 @contextmanager
 def eager_fast_path():
-    """Let the fast path take even tiny groups, so small examples exercise it."""
-    with mock.patch.object(columnar, "_MIN_ROUND_LINES", 1):
+    """Let the fast path take even tiny bodies and groups, so small examples exercise it."""
+    with (
+        mock.patch.object(columnar, "_MIN_ROUND_LINES", 1),
+        mock.patch.object(columnar, "_MIN_FAST_BODY_LINES", 0),
+    ):
         yield
 
 

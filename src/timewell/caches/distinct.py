@@ -43,8 +43,6 @@ class DistinctValueCache:
         if mask is not None:
             combos = combos.filter(mask)
         if combos.num_rows > 1:
-            if mask is None:  # Acero wants aligned buffers; WAL-replayed data may not have them
-                combos = combos.take(pa.arange(0, combos.num_rows))
             combos = combos.group_by(self._columns, use_threads=False).aggregate([])
         keys = list(zip(*(_strings(combos.column(c)) for c in self._columns), strict=True))
         with self._lock:

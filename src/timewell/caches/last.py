@@ -53,6 +53,7 @@ class LastValueCache:
         self._oldest_arrival: int | None = None
         self._version = 0
         self._snapshot: tuple | None = None  # (version, schema, table, valid until ns)
+        self._schema: tuple | None = None  # (the table's columns, output schema)
 
     # -- filling
 
@@ -120,7 +121,11 @@ class LastValueCache:
     # -- reading
 
     def schema(self, table: Table) -> pa.Schema:
-        return output_schema(self.definition, table)
+        columns = tuple(table.columns.items())
+        cached = self._schema
+        if cached is None or cached[0] != columns:
+            cached = self._schema = (columns, output_schema(self.definition, table))
+        return cached[1]
 
     def table(self, schema: pa.Schema, constraints: Constraints, now_ns: int) -> pa.Table:
         """The cached rows of the keys that satisfy `constraints`, as `schema`."""

@@ -56,13 +56,16 @@ def key_constraints(expression: pc.Expression | None,
         return {}, True
     try:
         _, (serialized,) = expression.__reduce__()
-        tree = _parse(serialized.to_pybytes())
+        return _narrowing(serialized.to_pybytes(), frozenset(key_columns))
     except Exception:  # an Arrow version that serializes differently: do not narrow
         return {}, False
-    return _constraints(tree, set(key_columns))
 
 
 @functools.lru_cache(maxsize=512)  # dashboards send the same filters again and again
+def _narrowing(serialized: bytes, keys: frozenset[str]) -> tuple[Constraints, bool]:
+    return _constraints(_parse(serialized), keys)
+
+
 def _parse(serialized: bytes):
     reader = ipc.open_file(pa.py_buffer(serialized))
     batch = reader.read_all()
@@ -105,7 +108,7 @@ def _parse(serialized: bytes):
     return root
 
 
-def _constraints(node, keys: set[str]) -> tuple[Constraints, bool]:
+def _constraints(node, keys: frozenset[str]) -> tuple[Constraints, bool]:
     if isinstance(node, _Field):  # a boolean column used as a condition: `WHERE active`
         return ({node.name: frozenset([True])}, True) if node.name in keys else ({}, False)
     if not isinstance(node, _Call):

@@ -67,9 +67,11 @@ class CacheService:
     def on_flush(self, flush: WalFlush) -> None:
         now = time.time_ns()
         for write in flush.writes:
-            for cache in self._by_table.get((write.database, write.table), ()):
+            caches = self._by_table.get((write.database, write.table), ())
+            data = _realigned(write.data) if caches and flush.replayed else write.data
+            for cache in caches:
                 try:
-                    cache.update(write.data, now)
+                    cache.update(data, now)
                 except Exception:
                     log.exception("cache '%s' could not take a write to %s.%s",
                                   cache.definition.name, write.database, write.table)
@@ -231,7 +233,16 @@ class CacheService:
         return db.last_caches if kind == "last_cache" else db.distinct_caches
 
 
+def _realigned(data: pa.Table) -> pa.Table:
+    """`data` in freshly allocated buffers. Tables decoded from a WAL file point into the file's
+    bytes, not aligned as Arrow's Acero engine (used by `group_by`) wants."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, data.schema) as writer:
+        writer.write_table(data)
+    return pa.ipc.open_stream(sink.getvalue()).read_all()
+
+
 def _backfill(cache: Cache, stored: list[pa.Table]) -> None:
     now = time.time_ns()
     for chunk in stored:
-        cache.update(chunk, now, backfill=True)
+        cache.update(_realigned(chunk), now, backfill=True)  # chunks may come from WAL files

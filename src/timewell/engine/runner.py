@@ -10,7 +10,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from timewell.catalog import TriggerDefinition
 from timewell.duration import format_duration_ns
@@ -35,6 +35,7 @@ class Invocation:
     entry: str
     arguments: Callable[[PluginApi], tuple]
     description: str
+    created: float = field(default_factory=time.perf_counter)  # for activation latency
 
 
 @dataclass
@@ -184,7 +185,10 @@ class TriggerRunner:
             logger.log("INFO", f"starting execution of {invocation.description}")
             api = PluginApi(self._database, self.database_name, logger, self._cache_view)
             function = self.plugin.function(invocation.entry)
-            return function(*invocation.arguments(api)), api
+            arguments = invocation.arguments(api)
+            self._stats.record_activation(self.database_name, self.name,
+                                          time.perf_counter() - invocation.created)
+            return function(*arguments), api
         except PluginTimeout:
             raise TimeoutError("interrupted after the plugin time limit") from None
         finally:

@@ -23,15 +23,21 @@ class TriggerStats:
     last_error: str | None = None
     last_error_ns: int | None = None
     durations_s: deque = field(default_factory=lambda: deque(maxlen=_DURATION_WINDOW))
+    # from the event (WAL flush done, fire time reached, request read) to the entry function
+    activations_s: deque = field(default_factory=lambda: deque(maxlen=_DURATION_WINDOW))
 
     def mean_ms(self) -> float | None:
         return 1000 * sum(self.durations_s) / len(self.durations_s) if self.durations_s else None
 
     def p99_ms(self) -> float | None:
-        if not self.durations_s:
-            return None
-        ordered = sorted(self.durations_s)
-        return 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+        return _percentile_ms(self.durations_s, 0.99)
+
+
+def _percentile_ms(samples: deque, fraction: float) -> float | None:
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    return 1000 * ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 class EngineStats:
@@ -54,6 +60,11 @@ class EngineStats:
                 stats.errors += 1
                 stats.last_error = error
                 stats.last_error_ns = stats.last_run_ns
+
+    def record_activation(self, database: str, trigger_name: str, seconds: float) -> None:
+        stats = self.of(database, trigger_name)
+        with self._lock:
+            stats.activations_s.append(seconds)
 
     def bump(self, database: str, trigger_name: str, counter: str) -> None:
         stats = self.of(database, trigger_name)
@@ -79,4 +90,8 @@ class EngineStats:
             "last_error_time": pa.array([s.last_error_ns for _, s in items], pa.timestamp("ns")),
             "mean_duration_ms": pa.array([s.mean_ms() for _, s in items], pa.float64()),
             "p99_duration_ms": pa.array([s.p99_ms() for _, s in items], pa.float64()),
+            "p50_activation_ms": pa.array([_percentile_ms(s.activations_s, 0.5)
+                                           for _, s in items], pa.float64()),
+            "p99_activation_ms": pa.array([_percentile_ms(s.activations_s, 0.99)
+                                           for _, s in items], pa.float64()),
         })

@@ -3,6 +3,7 @@ other line to the exact parser.
 
 How a body goes through:
 
+0. A small body (a few dozen lines) goes to the exact parser: cheaper than any setup.
 1. A body whose lines all share the first line's shape is checked with one regex over the
    whole body and read in one go (`FastShape.extract`). This is the common batch from one
    client and the fastest path.
@@ -23,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .arrays import arange, join, string_array
-from .exact import LineInvalid, Point, parse_line, parse_lines
+from .exact import LineInvalid, Point, parse_exact, parse_line, parse_lines
 from .fastshape import FastShape
 from .lines import LEADING_WHITESPACE, check_utf8, is_skipped, normalize_line_endings
 from .segments import merge_segments, segments_from_points
@@ -35,6 +36,9 @@ from .types import FieldType, LineError, ParsedBody, Precision, Segment
 _MIN_ROUND_LINES = 16
 _MAX_ROUNDS = 64
 _MAX_SMALL_ROUNDS = 8
+# Bodies of fewer lines than this (a client writing point by point) cost less line by line
+# than the fast path's fixed overhead of a few hundred microseconds.
+_MIN_FAST_BODY_LINES = 32
 
 
 @dataclass
@@ -56,6 +60,9 @@ def parse_with_stats(
     body: bytes, precision: Precision = Precision.AUTO, default_time_ns: int | None = None
 ) -> tuple[ParsedBody, FastPathStats]:
     """`parse`, also reporting how many lines the fast path took."""
+    if len(body) < 64 * _MIN_FAST_BODY_LINES and body.count(b"\n") < _MIN_FAST_BODY_LINES:
+        result = parse_exact(body, precision, default_time_ns)
+        return result, FastPathStats(exact_lines=result.line_count)
     check_utf8(body)
     if default_time_ns is None:
         default_time_ns = time.time_ns()
@@ -160,12 +167,12 @@ class _Rounds:
     def next_shape(self, remaining: pa.Array) -> tuple[FastShape | None, pa.Array]:
         """Parse lines from the front of `remaining` exactly until one has a shape the fast
         path can take; return that shape and the lines from that one on."""
-        start = 0
+        start, size = 0, 16
         while start < len(remaining):
-            chunk = remaining.slice(start, 256).to_pylist()
-            for offset, index in enumerate(chunk):
-                line = self.lines[index].as_py()
-                number = self.numbers[index].as_py()
+            chunk = remaining.slice(start, size)
+            texts = self.lines.take(chunk).to_pylist()
+            numbers = self.numbers.take(chunk).to_pylist()
+            for offset, (line, number) in enumerate(zip(texts, numbers, strict=True)):
                 try:
                     sample = parse_line(line, self.precision, self.default_time_ns)
                 except LineInvalid as exc:
@@ -177,6 +184,7 @@ class _Rounds:
                         return shape, remaining.slice(start + offset)
                 self.points.append((number, sample))
             start += len(chunk)
+            size = min(4 * size, 4096)  # a long run of exact lines: convert in bigger chunks
         return None, remaining.slice(len(remaining))
 
     def take(self, shape: FastShape, remaining: pa.Array) -> pa.Array:

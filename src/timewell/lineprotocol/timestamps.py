@@ -66,12 +66,12 @@ def _scale_auto(ts: pa.Array) -> pa.Array:
     magnitude = pc.abs(ts)
     low, high = (v.as_py() for v in pc.min_max(magnitude).values())
     floor = 0
-    for bound, factor in (*_AUTO_STEPS, (None, 1)):
-        if floor <= low and (bound is None or high < bound):
+    for bound, factor in (*_AUTO_STEPS, (1 << 64, 1)):
+        if floor <= low and high < bound:
             # The usual batch: every timestamp guesses the same unit.
             return ts if factor == 1 else pc.multiply(ts, factor)
         floor = bound
-    factors = pa.scalar(1, pa.int64())
+    factors: pa.Scalar | pa.Array = pa.scalar(1, pa.int64())
     for bound, factor in reversed(_AUTO_STEPS):
         factors = pc.if_else(pc.less(magnitude, bound), factor, factors)
     return pc.multiply(ts, factors)

@@ -113,6 +113,10 @@ def _printable(table: pa.Table) -> pa.Table:
             table = table.set_column(i, field.name, timestamp_text(table.column(i)))
         elif pa.types.is_dictionary(field.type):
             table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
+        elif pa.types.is_duration(field.type):
+            # Python's timedelta has no nanoseconds; durations are shown as integers of their
+            # unit (nanoseconds for system.queries.end2end_duration).
+            table = table.set_column(i, field.name, table.column(i).cast(pa.int64()))
     return table
 
 

@@ -62,9 +62,9 @@ def decode(data: bytes) -> tuple[int, list[TableWrite]]:
     (index_len,) = _INDEX_LEN.unpack_from(payload, 0)
     index = orjson.loads(bytes(payload[4 : 4 + index_len]))
     offset, writes = 4 + index_len, []
-    buffer = pa.py_buffer(payload)
     for entry in index["writes"]:
-        blob = buffer.slice(offset, entry["len"])
+        # Copied out so the columns start on aligned addresses, as Arrow kernels expect.
+        blob = pa.py_buffer(bytes(payload[offset : offset + entry["len"]]))
         offset += entry["len"]
         table = pa.ipc.open_stream(blob).read_all()
         writes.append(TableWrite(entry["db"], entry["table"], table))
