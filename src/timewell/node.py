@@ -3,6 +3,7 @@ wired so that data flows one way (write -> WAL -> subscribers)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -71,6 +72,16 @@ class Node:
         await self.wal.close()
         log.info("timewell node '%s' stopped; every acknowledged write is on disk",
                  self.settings.node_id)
+
+    async def delete_database(self, name: str) -> None:
+        """Soft-delete: refuse writes, hide from queries, stop its triggers, free its memory."""
+        await asyncio.to_thread(self.catalog.delete_database, name)
+        await self.engine.drop_database(name)
+        self.buffer.drop_database(name)
+
+    async def delete_table(self, database: str, table: str) -> None:
+        await asyncio.to_thread(self.catalog.delete_table, database, table)
+        self.buffer.drop_table(database, table)
 
     def _databases_table(self, _database: str) -> pa.Table:
         with self.catalog.lock:

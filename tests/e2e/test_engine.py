@@ -467,3 +467,21 @@ def test_dry_runs_write_nothing(engine):
     assert failing.status_code == 200 and "process_writes" in failing.json()["errors"][0]
     assert engine.server.query("SELECT * FROM calls").status_code == 400
     assert engine.server.query("SELECT * FROM s").status_code == 400
+
+
+def test_deleting_a_database_stops_its_triggers(engine):
+    engine.plugin("hi.py", "def process_request(a, q, h, b, args):\n    return {'hi': 1}\n")
+    engine.create("hi", "request:hi", "hi.py", db="gone")
+    assert engine.http.get("/api/v3/engine/hi").status_code == 200
+    deleted = engine.http.delete("/api/v3/configure/database", params={"db": "gone"})
+    assert deleted.status_code == 200
+    assert engine.http.get("/api/v3/engine/hi").status_code == 404
+
+
+def test_dry_run_input_is_nanoseconds(engine):
+    engine.plugin("rec.py", RECORDER)
+    engine.ensure_db("test")
+    result = engine.http.post("/api/v3/plugin_test/wal", json={
+        "filename": "rec.py", "database": "test", "input_lp": "cpu v=1 7"}).json()
+    line = result["database_writes"]["test"][0]
+    assert '\\"time\\": 7' in line or '"time": 7' in line.replace('\\"', '"')

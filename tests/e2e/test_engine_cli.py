@@ -62,14 +62,16 @@ class Cli:
 
     def database(self, name: str) -> str:
         """Setup goes over HTTP: each CLI run costs an interpreter start."""
-        response = self.server.client().post("/api/v3/configure/database", json={"db": name})
+        with self.server.client() as http:
+            response = http.post("/api/v3/configure/database", json={"db": name})
         assert response.status_code == 200, response.text
         return name
 
     def trigger(self, db: str, name: str, spec: str, plugin: str, disabled: bool = False) -> None:
-        response = self.server.client().post(TRIGGER_URL, json={
-            "db": db, "trigger_name": name, "trigger_specification": spec,
-            "plugin_filename": plugin, "disabled": disabled})
+        with self.server.client() as http:
+            response = http.post(TRIGGER_URL, json={
+                "db": db, "trigger_name": name, "trigger_specification": spec,
+                "plugin_filename": plugin, "disabled": disabled})
         assert response.status_code == 200, response.text
 
     def trigger_row(self, db: str, name: str) -> dict | None:

@@ -117,27 +117,27 @@ def test_periodic_summary(deployment):
 def test_latest_values(deployment):
     deployment.deploy("latest_values.py", "latest", "latest", "--trigger-spec",
                       "request:latest")
-    http = deployment.server.client()
     url = "/api/v3/engine/latest"
-    written = http.post(url, content=(
-        "mem,host=a used=1i 1000000000\n"
-        "mem,host=a used=2i 2000000000\n"
-        "\n"
-        "mem,host=b used=3i,free=7i 1500000000\n"))
-    assert written.status_code == 200 and written.json() == {"written": 3}
-    assert deployment.rows("SELECT count(*) AS n FROM mem", "latest") == [{"n": 3}]
-    latest = http.get(url, params={"table": "mem"})
-    assert latest.status_code == 200
-    assert latest.json() == {"table": "mem", "rows": [
-        {"host": "a", "time": 2000000000, "used": 2},
-        {"host": "b", "time": 1500000000, "used": 3, "free": 7},
-    ]}
-    refused = http.post(url, content="mem,host=c used=oops 3000000000")
-    assert refused.status_code == 400 and "oops" in refused.json()["error"]
-    assert deployment.rows("SELECT count(*) AS n FROM mem", "latest") == [{"n": 3}]
-    missing = http.get(url)
-    assert missing.status_code == 400 and missing.json() == {"error": "pass ?table=<name>"}
-    unknown = http.get(url, params={"table": "nope"})
-    assert unknown.status_code == 404 and "nope" in unknown.json()["error"]
-    # a quote in the name is part of the name, not SQL
-    assert http.get(url, params={"table": "mem' --"}).status_code == 404
+    with deployment.server.client() as http:
+        written = http.post(url, content=(
+            "mem,host=a used=1i 1000000000\n"
+            "mem,host=a used=2i 2000000000\n"
+            "\n"
+            "mem,host=b used=3i,free=7i 1500000000\n"))
+        assert written.status_code == 200 and written.json() == {"written": 3}
+        assert deployment.rows("SELECT count(*) AS n FROM mem", "latest") == [{"n": 3}]
+        latest = http.get(url, params={"table": "mem"})
+        assert latest.status_code == 200
+        assert latest.json() == {"table": "mem", "rows": [
+            {"host": "a", "time": 2000000000, "used": 2},
+            {"host": "b", "time": 1500000000, "used": 3, "free": 7},
+        ]}
+        refused = http.post(url, content="mem,host=c used=oops 3000000000")
+        assert refused.status_code == 400 and "oops" in refused.json()["error"]
+        assert deployment.rows("SELECT count(*) AS n FROM mem", "latest") == [{"n": 3}]
+        missing = http.get(url)
+        assert missing.status_code == 400 and missing.json() == {"error": "pass ?table=<name>"}
+        unknown = http.get(url, params={"table": "nope"})
+        assert unknown.status_code == 404 and "nope" in unknown.json()["error"]
+        # a quote in the name is part of the name, not SQL
+        assert http.get(url, params={"table": "mem' --"}).status_code == 404

@@ -156,3 +156,12 @@ def test_many_series_in_one_batch(server):
     assert server.write(lines).status_code == 204
     assert server.rows("SELECT count(*) AS n, count(DISTINCT host) AS hosts, sum(n) AS total "
                        "FROM cpu") == [{"n": 5000, "hosts": 100, "total": sum(range(5000))}]
+
+
+def test_line_numbers_skip_blank_and_comment_lines_and_bom(server):
+    body = "\ufeffbom v=1 1\n\t# comment\n  \n\tbom v=2 2\r\nbom v=\"s\" 3".encode()
+    response = server.write(body)
+    assert response.status_code == 400
+    data = response.json()["data"]
+    assert [(d["line_number"], d["original_line"]) for d in data] == [(3, 'bom v="s" 3')]
+    assert server.rows("SELECT v FROM bom ORDER BY time") == [{"v": 1.0}, {"v": 2.0}]

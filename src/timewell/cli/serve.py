@@ -7,7 +7,6 @@ import logging
 from pathlib import Path
 
 import click
-import uvicorn
 
 from timewell.config import Settings
 from timewell.duration import parse_duration_ns
@@ -71,6 +70,8 @@ def serve(data_dir: Path, node_id: str, http_bind: str, object_store: str,
 
 
 def run(settings: Settings) -> None:
+    import uvicorn
+
     from timewell.node import Node
     from timewell.server.app import build_app
 
@@ -80,20 +81,19 @@ def run(settings: Settings) -> None:
     config = uvicorn.Config(app, host=settings.host, port=settings.port,
                             log_level=settings.log_level, access_log=False,
                             timeout_graceful_shutdown=30, lifespan="on")
-    server = _GracefulServer(config)
+    class GracefulServer(uvicorn.Server):
+        """Exits 0 after a graceful shutdown on SIGTERM/SIGINT (uvicorn re-raises the signal)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            with super().capture_signals():
+                yield
+                self._captured_signals.clear()
+
+    server = GracefulServer(config)
     server.run()
     if not server.started:
         raise SystemExit(1)
-
-
-class _GracefulServer(uvicorn.Server):
-    """Exits 0 after a graceful shutdown on SIGTERM/SIGINT (uvicorn re-raises the signal)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self):
-        with super().capture_signals():
-            yield
-            self._captured_signals.clear()
 
 
 def _checked(parse, value: str, hint: str):

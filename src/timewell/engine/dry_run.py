@@ -19,7 +19,7 @@ from timewell.engine.specs import (
     parse_trigger_spec,
 )
 from timewell.errors import InvalidRequest
-from timewell.lineprotocol import LineProtocolError, parse_exact
+from timewell.lineprotocol import LineProtocolError, Precision, parse_exact
 
 _TEST_TIMEOUT_S = 60.0
 
@@ -35,7 +35,8 @@ class DryRunner:
     async def wal(self, filename: str, database: str, input_lp: str,
                   arguments: dict | None, cache_name: str | None) -> dict:
         try:
-            parsed = parse_exact(input_lp.encode())
+            # Nanoseconds, as the lines a plugin writes are read.
+            parsed = parse_exact(input_lp.encode(), Precision.NANOSECOND)
         except LineProtocolError as e:
             raise InvalidRequest(f"input_lp: {e}") from None
         problems = [f"input_lp line {e.line_number}: {e.message}" for e in parsed.errors]
@@ -91,7 +92,7 @@ class DryRunner:
         for db_name, chunks in api.pending_writes.items():
             lines = [line for chunk in chunks for line in chunk.splitlines() if line.strip()]
             writes[db_name] = lines
-            parsed = parse_exact("\n".join(lines).encode())
+            parsed = parse_exact("\n".join(lines).encode(), Precision.NANOSECOND)
             errors.extend(f"invalid write to '{db_name}', line {e.line_number}: {e.message}"
                           for e in parsed.errors)
         return {"log_lines": logger.kept, "database_writes": writes, "errors": errors}

@@ -181,6 +181,12 @@ class ProcessingEngine:
         self._set_disabled(database, trigger, True)
         await self._deactivate((database, name))
 
+    async def drop_database(self, database: str) -> None:
+        """The database was deleted: stop its triggers and forget their state."""
+        for key in [key for key in self._runners if key[0] == database]:
+            await self._deactivate(key)
+        self.cache.clear_database(database)
+
     def triggers(self, database: str) -> list[TriggerDefinition]:
         with self._catalog.lock:
             return list(self._catalog.database(database).triggers.values())
@@ -323,8 +329,8 @@ class ProcessingEngine:
                                 spec: EveryTrigger | CronTrigger) -> None:
         fire = spec.next_fire(_utc_now())
         while True:
-            delay = (fire - _utc_now()).total_seconds()
-            if delay > 0:
+            # The loop's timer may wake a little early: sleep until the fire time has come.
+            while (delay := (fire - _utc_now()).total_seconds()) > 0:
                 await asyncio.sleep(delay)
             invocation = _schedule_invocation(fire, runner.definition.trigger_arguments)
             if runner.definition.run_async:
@@ -340,11 +346,15 @@ class ProcessingEngine:
 
     def _restore_cache(self) -> None:
         try:
-            self.cache.restore(self._store.get(self._cache_path))
+            lost = self.cache.restore(self._store.get(self._cache_path))
         except FileNotFoundError:
             return
         except Exception as e:
             log.warning("plugin cache not restored (%s); starting with an empty cache", e)
+            return
+        for key in lost:
+            log.warning("plugin cache entry %s could not be restored (its class may be gone)",
+                        key)
 
     def _save_cache(self) -> None:
         try:

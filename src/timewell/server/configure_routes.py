@@ -41,8 +41,7 @@ def routes(node: Node) -> list[Route]:
 
     async def delete_database(request: Request) -> Response:
         name = required_param(request, "db")
-        await run_in_threadpool(catalog.delete_database, name)
-        node.buffer.drop_database(name)
+        await node.delete_database(name)
         return Response(status_code=200)
 
     async def create_table(request: Request) -> Response:
@@ -57,8 +56,7 @@ def routes(node: Node) -> list[Route]:
 
     async def delete_table(request: Request) -> Response:
         database, table = required_param(request, "db"), required_param(request, "table")
-        await run_in_threadpool(catalog.delete_table, database, table)
-        node.buffer.drop_table(database, table)
+        await node.delete_table(database, table)
         return Response(status_code=200)
 
     return [

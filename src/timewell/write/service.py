@@ -13,6 +13,8 @@ from timewell.lineprotocol import LineError, LineProtocolError, Precision, parse
 from timewell.storage.wal import Wal
 from timewell.write.validate import ValidatedWrite, WriteLimits, validate
 
+_UTF8_BOM = b"\xef\xbb\xbf"
+
 
 class RejectedLines(InvalidRequest):
     """Some lines were refused. `written` says whether the others were written."""
@@ -59,6 +61,8 @@ class WriteService:
 
     def _prepare(self, database: str, body: bytes, precision: Precision,
                  accept_partial: bool) -> ValidatedWrite:
+        if body.startswith(_UTF8_BOM):  # some editors and tools start files with one
+            body = body[len(_UTF8_BOM):]
         try:
             parsed = parse(body, precision, time.time_ns())
         except LineProtocolError as e:

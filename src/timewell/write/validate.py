@@ -27,6 +27,7 @@ from timewell.catalog import (
 )
 from timewell.errors import InvalidRequest
 from timewell.lineprotocol import LineError, ParsedBody, Segment
+from timewell.lineprotocol.lines import is_skipped, split_lines
 from timewell.storage.walfile import TableWrite
 
 
@@ -195,12 +196,8 @@ class _LineTexts:
         return self._lines[line_number - 1]
 
 
+
 def counted_lines(body: bytes) -> list[str]:
-    """The lines that line numbers count: not blank, not comments."""
-    lines = []
-    for raw in body.decode("utf-8", errors="replace").split("\n"):
-        line = raw[:-1] if raw.endswith("\r") else raw
-        stripped = line.lstrip()
-        if stripped and not stripped.startswith("#"):
-            lines.append(line)
-    return lines
+    """The lines that line numbers count (not blank, not comments), as the parser counts them."""
+    text = body.decode("utf-8", errors="replace")
+    return [line for line in split_lines(text) if not is_skipped(line)]
