@@ -4,7 +4,8 @@
    1,000 flushes at `--wal-flush-interval 10ms` (one small sync write per flush; the engine
    records the latency of every activation in system.processing_engine_trigger_stats).
 2. Request-trigger throughput: a trivial `process_request` plugin against the plain `/ping`
-   endpoint of the same server, same load (8 concurrent connections), requests/s and p99.
+   endpoint of the same server, same load (8 keep-alive connections from bench/httpload.py),
+   requests/s and p99.
 
     .venv/bin/python bench/engine.py [--flushes 1000] [--requests 4000] [--json]
 """
@@ -12,17 +13,15 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+import httpload
 import httpx
-from ingest import start_server  # bench/ is the working directory's sibling: run from the root
-
-CONNECTIONS = 8
+from ingest import start_server
 
 
 def activation(url: str, flushes: int) -> dict:
@@ -46,32 +45,15 @@ def activation(url: str, flushes: int) -> dict:
             time.sleep(0.1)
 
 
-async def load(url: str, path: str, requests: int) -> dict:
-    latencies: list[float] = []
-    remaining = iter(range(requests))
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        for _ in remaining:
-            started = time.perf_counter()
-            response = await client.get(path)
-            latencies.append(time.perf_counter() - started)
-            assert response.status_code == 200, response.text
-
-    limits = httpx.Limits(max_connections=CONNECTIONS)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(CONNECTIONS)))
-        elapsed = time.perf_counter() - started
-    latencies.sort()
-    return {"requests_per_s": requests / elapsed,
-            "p50_ms": 1000 * statistics.median(latencies),
-            "p99_ms": 1000 * latencies[int(0.99 * len(latencies)) - 1]}
+def _median_run(runs: list[dict]) -> dict:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flushes", type=int, default=1000)
-    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--requests", type=int, default=4000, help="requests per round")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,14 +72,20 @@ def main() -> None:
                 "db": "bench", "plugin_filename": "hello.py", "trigger_name": "hello",
                 "trigger_specification": "request:hello",
                 "trigger_settings": {}}).raise_for_status()
-            asyncio.run(load(url, "/ping", 200))  # warm up both paths
-            asyncio.run(load(url, "/api/v3/engine/hello", 200))
-            plain = asyncio.run(load(url, "/ping", args.requests))
-            plugin = asyncio.run(load(url, "/api/v3/engine/hello", args.requests))
-            results["plain_endpoint"] = plain
-            results["request_trigger"] = plugin
-            results["request_trigger_ratio"] = (plugin["requests_per_s"]
-                                                / plain["requests_per_s"])
+            host, port = url.removeprefix("http://").split(":")
+            httpload.run(host, int(port), "/ping", 400)  # warm up both paths
+            httpload.run(host, int(port), "/api/v3/engine/hello", 400)
+            # Alternate the two so that drifts of a shared machine hit both alike.
+            plains, plugins = [], []
+            for _ in range(args.rounds):
+                plains.append(httpload.run(host, int(port), "/ping", args.requests))
+                plugins.append(httpload.run(host, int(port), "/api/v3/engine/hello",
+                                            args.requests))
+            results["plain_endpoint"] = _median_run(plains)
+            results["request_trigger"] = _median_run(plugins)
+            results["request_trigger_ratio"] = statistics.median(
+                b["requests_per_s"] / a["requests_per_s"]
+                for a, b in zip(plains, plugins, strict=True))
         finally:
             process.terminate()
             process.wait(60)
@@ -111,7 +99,8 @@ def main() -> None:
         r = results[name]
         print(f"{name:16s} {r['requests_per_s']:8.0f} req/s  p50 {r['p50_ms']:.2f} ms  "
               f"p99 {r['p99_ms']:.2f} ms")
-    print(f"request trigger / plain endpoint: {results['request_trigger_ratio']:.2f}")
+    ratio = results["request_trigger_ratio"]
+    print(f"request trigger / plain endpoint (median of rounds): {ratio:.2f}")
 
 
 if __name__ == "__main__":

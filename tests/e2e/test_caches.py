@@ -6,8 +6,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 LVC = "/api/v3/configure/last_cache"
 DVC = "/api/v3/configure/distinct_cache"
 
@@ -219,6 +217,24 @@ def test_cli_creates_and_deletes_caches(server, cli_env):
     assert missing.returncode != 0 and "not found" in missing.stderr
 
 
-@pytest.mark.skip(reason="the processing engine adds this: a plugin reads a cache via query()")
-def test_plugin_reads_a_cache_through_query():
-    pass
+def test_plugin_reads_a_cache_through_query(make_server, tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "latest.py").write_text(
+        "def process_request(influxdb3_local, query_parameters, request_headers,\n"
+        "                    request_body, args):\n"
+        "    return influxdb3_local.query(\n"
+        "        \"SELECT room, temp, time FROM last_cache('home') WHERE room = $room\",\n"
+        "        {'room': query_parameters['room']})\n")
+    server = make_server("--plugin-dir", str(plugins))
+    assert server.write("home,room=kitchen temp=20.0 1\nhome,room=kitchen temp=21.5 2\n"
+                        "home,room=hall temp=18.0 3", precision="ns").status_code == 204
+    client = server.client()
+    assert client.post("/api/v3/configure/last_cache",
+                       json={"db": "test", "table": "home"}).status_code == 201
+    assert client.post("/api/v3/configure/processing_engine_trigger", json={
+        "db": "test", "plugin_filename": "latest.py", "trigger_name": "latest",
+        "trigger_specification": "request:latest"}).status_code == 200
+    answer = client.get("/api/v3/engine/latest", params={"room": "kitchen"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == [{"room": "kitchen", "temp": 21.5, "time": 2}]

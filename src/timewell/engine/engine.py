@@ -72,6 +72,7 @@ class ProcessingEngine:
         self._runners: dict[tuple[str, str], TriggerRunner] = {}
         self._specs: dict[tuple[str, str], TriggerSpec] = {}
         self._schedules: dict[tuple[str, str], asyncio.Task] = {}
+        self._request_routes: dict[str, TriggerRunner] = {}  # request path -> enabled trigger
         self._housekeeping: asyncio.Task | None = None
         # Dry runs get a cache of their own, so a test never touches a live trigger's state.
         self.dry_runs = DryRunner(self.plugins, database, PluginCache(), self._executor)
@@ -195,12 +196,10 @@ class ProcessingEngine:
 
     async def handle_request(self, path: str, query: dict[str, str], headers: dict[str, str],
                              body: bytes) -> PluginResponse:
-        for (database, name), spec in list(self._specs.items()):
-            if isinstance(spec, RequestTrigger) and spec.path == path:
-                runner = self._runners[(database, name)]
-                break
-        else:
+        runner = self._request_routes.get(path)
+        if runner is None:
             raise NotFound(f"no enabled request trigger serves the path '{path}'")
+        database, name = runner.database_name, runner.name
         headers = {k.lower(): v for k, v in headers.items() if k.lower() != "authorization"}
         args = runner.definition.trigger_arguments
 
@@ -276,14 +275,18 @@ class ProcessingEngine:
             lambda error: self._disable_after_error(database, definition.name, error))
         self._runners[key] = runner
         self._specs[key] = spec
-        if isinstance(spec, TableTrigger | AllTablesTrigger):
+        if isinstance(spec, RequestTrigger):
+            self._request_routes[spec.path] = runner
+        elif isinstance(spec, TableTrigger | AllTablesTrigger):
             runner.start_queue()
         elif isinstance(spec, EveryTrigger | CronTrigger):
             self._schedules[key] = asyncio.create_task(self._schedule_loop(runner, spec))
 
     async def _deactivate(self, key: tuple[str, str]) -> None:
         runner = self._runners.pop(key, None)
-        self._specs.pop(key, None)
+        spec = self._specs.pop(key, None)
+        if isinstance(spec, RequestTrigger):
+            self._request_routes.pop(spec.path, None)
         schedule = self._schedules.pop(key, None)
         if schedule is not None and schedule is not asyncio.current_task():
             schedule.cancel()

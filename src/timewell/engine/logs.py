@@ -30,11 +30,16 @@ class EngineLog:
         self._lines: deque[LogLine] = deque(maxlen=capacity)
         self._lock = threading.Lock()
 
-    def add(self, database: str, trigger_name: str, level: str, text: str) -> None:
+    def add(self, database: str, trigger_name: str, level: str, text: str,
+            routine: bool = False) -> None:
+        """Record a line; `routine` lines (the engine's own start/finish notes, two per run)
+        reach the server log only at debug level, so busy triggers don't flood it."""
         line = LogLine(time.time_ns(), database, trigger_name, level, text)
         with self._lock:
             self._lines.append(line)
-        log.log(_LEVELS[level], "[%s/%s] %s", database, trigger_name, text)
+        level_number = logging.DEBUG if routine else _LEVELS[level]
+        if log.isEnabledFor(level_number):
+            log.log(level_number, "[%s/%s] %s", database, trigger_name, text)
 
     def lines(self, database: str, trigger_name: str | None = None) -> list[LogLine]:
         with self._lock:
@@ -61,8 +66,8 @@ class RunLogger:
         self._trigger_name = trigger_name
         self.kept: list[str] | None = [] if keep else None
 
-    def log(self, level: str, text: str) -> None:
+    def log(self, level: str, text: str, routine: bool = False) -> None:
         if self._engine_log is not None:
-            self._engine_log.add(self._database, self._trigger_name, level, text)
+            self._engine_log.add(self._database, self._trigger_name, level, text, routine)
         if self.kept is not None:
             self.kept.append(f"{level}: {text}")

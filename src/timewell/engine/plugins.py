@@ -80,16 +80,21 @@ class LoadedPlugin:
         self._instance_name = instance_name
         self._fingerprint: tuple | None = None
         self._namespace: dict | types.ModuleType | None = None
+        self._is_package = path.is_dir()
         self._lock = threading.Lock()
 
     def function(self, name: str):
         """The entry function `name`, loading or reloading the plugin first if needed."""
-        with self._lock:
-            fingerprint = self._current_fingerprint()
-            if fingerprint != self._fingerprint or self._namespace is None:
-                self._namespace = self._load()
-                self._fingerprint = fingerprint
-            namespace = self._namespace
+        # The check runs on every call without the lock, so concurrent runs don't queue;
+        # only a (re)load takes it.
+        fingerprint = self._current_fingerprint()
+        namespace = self._namespace
+        if fingerprint != self._fingerprint or namespace is None:
+            with self._lock:
+                if fingerprint != self._fingerprint or self._namespace is None:
+                    self._namespace = self._load()
+                    self._fingerprint = fingerprint
+                namespace = self._namespace
         found = (namespace.get(name) if isinstance(namespace, dict)
                  else getattr(namespace, name, None))
         if not callable(found):
@@ -99,7 +104,7 @@ class LoadedPlugin:
 
     def _current_fingerprint(self) -> tuple:
         try:
-            if self.path.is_dir():
+            if self._is_package:
                 return tuple(sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size)
                                     for p in self.path.rglob("*.py")))
             stat = self.path.stat()
@@ -108,7 +113,7 @@ class LoadedPlugin:
             raise PluginLoadError(f"plugin '{self.path}' cannot be read: {e}") from None
 
     def _load(self):
-        if self.path.is_dir():
+        if self._is_package:
             return self._import_package()
         try:
             source = self.path.read_bytes()

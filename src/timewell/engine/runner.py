@@ -167,7 +167,8 @@ class TriggerRunner:
         except Exception as e:
             return self._failed(logger, started, _describe(e, self.plugin.path))
         elapsed = time.perf_counter() - started
-        logger.log("INFO", f"finished execution in {format_duration_ns(int(elapsed * 1e9))}")
+        logger.log("INFO", f"finished execution in {format_duration_ns(int(elapsed * 1e9))}",
+                   routine=True)
         self._stats.record_run(self.database_name, self.name, elapsed, None)
         for db_name, lines in api.pending_writes.items():
             await self._write_later(db_name, "\n".join(lines))
@@ -182,7 +183,7 @@ class TriggerRunner:
     def _execute(self, invocation: Invocation, logger: RunLogger, thread_box: dict):
         thread_box["id"] = threading.get_ident()
         try:
-            logger.log("INFO", f"starting execution of {invocation.description}")
+            logger.log("INFO", f"starting execution of {invocation.description}", routine=True)
             api = PluginApi(self._database, self.database_name, logger, self._cache_view)
             function = self.plugin.function(invocation.entry)
             arguments = invocation.arguments(api)
