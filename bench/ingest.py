@@ -53,7 +53,7 @@ def start_server(data_dir: str, *extra_args: str) -> tuple[subprocess.Popen, str
         [sys.executable, "-m", "timewell", "serve", "--data-dir", data_dir,
          "--http-bind", f"127.0.0.1:{port}", "--wal-flush-interval", "10ms",
          "--max-http-request-size", str(64 * 1024 * 1024), "--log-level", "warning",
-         *extra_args],
+         "--without-auth", *extra_args],
     )
     for _ in range(300):
         try:

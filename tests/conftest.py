@@ -21,11 +21,13 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """A timewell server subprocess on a free loopback port with its own data directory."""
+    """A timewell server subprocess on a free loopback port with its own data directory.
 
-    def __init__(self, data_dir: Path, *extra_args: str) -> None:
+    Auth is off (`--without-auth`) unless `auth=True`: only the auth tests need tokens."""
+
+    def __init__(self, data_dir: Path, *extra_args: str, auth: bool = False) -> None:
         self.data_dir = data_dir
-        self.extra_args = list(extra_args)
+        self.extra_args = list(extra_args) if auth else ["--without-auth", *extra_args]
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -42,7 +44,8 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                # 401 is an answer too: a server with auth on is up
+                if httpx.get(f"{self.url}/health", timeout=1).status_code in (200, 401):
                     return self
             except httpx.HTTPError:
                 pass
@@ -92,8 +95,8 @@ class ServerProcess:
 def make_server(tmp_path):
     servers: list[ServerProcess] = []
 
-    def make(*extra_args: str, data_dir: Path | None = None) -> ServerProcess:
-        server = ServerProcess(data_dir or tmp_path / "data", *extra_args)
+    def make(*extra_args: str, data_dir: Path | None = None, auth: bool = False) -> ServerProcess:
+        server = ServerProcess(data_dir or tmp_path / "data", *extra_args, auth=auth)
         servers.append(server)
         return server.start()
 

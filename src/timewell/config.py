@@ -7,18 +7,43 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
+class StorageSettings:
+    """Where data lives and when it moves from the buffer to Parquet files."""
+
+    bucket: str | None = None
+    aws_endpoint: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    aws_default_region: str | None = None
+    aws_allow_http: bool = False
+    gen1_duration_ns: int = 10 * 60 * 1_000_000_000
+    wal_snapshot_size: int = 600
+    snapshot_memory_threshold_bytes: int = 1 << 30
+    hard_delete_default_duration_ns: int = 72 * 3600 * 1_000_000_000
+    maintenance_interval_s: float = 30.0  # retention, hard deletes, compaction
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(default_factory=lambda: Path("~/.timewell").expanduser())
     node_id: str = "local"
     http_bind: str = "127.0.0.1:8181"
-    object_store: str = "file"  # file | memory
+    object_store: str = "file"  # file | memory | s3
+    storage: StorageSettings = field(default_factory=StorageSettings)
     wal_flush_interval_s: float = 1.0
     max_http_request_size: int = 10 * 1024 * 1024
     max_columns_per_table: int = 500
     max_string_bytes: int = 64 * 1024
     plugin_dir: Path | None = None
     plugin_timeout_s: float | None = None
+    plugin_repo: str | None = None  # None: the public influxdb3_plugins repository
+    package_manager: str | None = None  # uv | pip | disabled; None: uv when available
     without_auth: bool = False
+    disable_authz: frozenset[str] = frozenset()  # of health, ping, metrics
+    admin_token_file: Path | None = None
+    max_query_result_bytes: int = 100 * 1024 * 1024
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     log_level: str = "info"
 
     @property

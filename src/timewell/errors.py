@@ -23,6 +23,10 @@ class AlreadyExists(TimewellError):
     """The request would create something that exists already (409)."""
 
 
+class NotAllowed(TimewellError):
+    """The request is not allowed on this resource, whoever sends it (405)."""
+
+
 class PayloadTooLarge(TimewellError):
     """The request body is larger than the server accepts (413)."""
 

@@ -21,7 +21,7 @@ from timewell.caches.distinct import DistinctValueCache
 from timewell.caches.last import LastValueCache
 from timewell.catalog import Catalog, DistinctCacheDefinition, LastCacheDefinition, Table
 from timewell.errors import AlreadyExists, InvalidRequest, NotFound
-from timewell.storage.buffer import QueryableBuffer
+from timewell.storage.data import StoredData
 from timewell.storage.wal import WalFlush
 
 log = logging.getLogger(__name__)
@@ -44,10 +44,10 @@ class CacheNotFound(NotFound):
 
 
 class CacheService:
-    def __init__(self, catalog: Catalog, buffer: QueryableBuffer,
+    def __init__(self, catalog: Catalog, data: StoredData,
                  evict_interval_s: float = 1.0) -> None:
         self._catalog = catalog
-        self._buffer = buffer
+        self._data = data
         self._evict_interval_s = evict_interval_s
         self._lock = threading.Lock()
         self._caches: dict[tuple[str, str, str], Cache] = {}  # (kind, db, name)
@@ -79,6 +79,18 @@ class CacheService:
     # -- background eviction
 
     async def start(self) -> None:
+        """After the WAL replay (which refilled the caches from the buffer): add what earlier
+        snapshots moved to Parquet files, so a restart never leaves a cache short."""
+        with self._lock:
+            caches = list(self._caches.items())
+        for (_, database, _), cache in caches:
+            try:
+                stored = await asyncio.to_thread(self._stored_data, database,
+                                                 cache.definition, False)
+                await asyncio.to_thread(_backfill, cache, stored)
+            except Exception:
+                log.exception("cache '%s' could not be refilled from Parquet files",
+                              cache.definition.name)
         self._task = asyncio.create_task(self._evict_forever(), name="cache-eviction")
 
     async def stop(self) -> None:
@@ -172,14 +184,19 @@ class CacheService:
     async def _fill(self, database: str, cache: Cache) -> None:
         # Taking the stored data and attaching the cache happen together on the event loop, where
         # flushes are published, so every write is seen exactly once: in `stored` or by
-        # `on_flush`.
-        stored = self._stored_data(database, cache.definition.table)
+        # `on_flush`. (Reading Parquet files blocks, but snapshots only move data between the
+        # buffer and files under StoredData's lock, so the view stays complete.)
+        stored = self._stored_data(database, cache.definition, True)
         self._attach(database, cache)
         await asyncio.to_thread(_backfill, cache, stored)
 
-    def _stored_data(self, database: str, table: str) -> list[pa.Table]:
-        """Everything stored for a table, for back-fill."""
-        return self._buffer.chunks(database, table)
+    def _stored_data(self, database: str, definition, with_buffer: bool) -> list[pa.Table]:
+        """What is stored for the cache's table within its age limit, for back-fill."""
+        with self._catalog.lock:
+            schema = self._catalog.table(database, definition.table).arrow_schema()
+        age_s = getattr(definition, "ttl_s", None) or getattr(definition, "max_age_s", None)
+        since = time.time_ns() - int(age_s * 1e9) if age_s else None
+        return self._data.read(database, definition.table, schema, since, with_buffer)
 
     def _attach(self, database: str, cache: Cache) -> None:
         kind = _KINDS[type(cache)]

@@ -17,6 +17,7 @@ from timewell.catalog.model import (
     DistinctCacheDefinition,
     LastCacheDefinition,
     Table,
+    TokenDefinition,
     TriggerDefinition,
 )
 from timewell.catalog.names import check_column_name, check_database_name, check_table_name
@@ -29,6 +30,7 @@ __all__ = [
     "Database",
     "DistinctCacheDefinition",
     "LastCacheDefinition",
+    "TokenDefinition",
     "TriggerDefinition",
     "DatabaseNotFound",
     "Table",
@@ -58,6 +60,7 @@ class Catalog:
         self._log = log
         self.lock = threading.RLock()
         self.databases: dict[str, Database] = {}
+        self.tokens: dict[str, TokenDefinition] = {}  # by name
 
     @classmethod
     def load(cls, log: CatalogLog) -> Catalog:
@@ -65,6 +68,8 @@ class Catalog:
         state, commits = log.load()
         if state is not None:
             catalog.databases = {d["name"]: Database.from_json(d) for d in state["databases"]}
+            catalog.tokens = {t["name"]: TokenDefinition.from_json(t)
+                              for t in state.get("tokens", [])}
         for ops in commits:
             for op in ops:
                 catalog._apply(op)
@@ -116,10 +121,20 @@ class Catalog:
                 raise AlreadyExists(f"database '{name}' already exists")
             self.commit([create_database_op(name, retention_period_ns)])
 
-    def delete_database(self, name: str) -> None:
+    def delete_database(self, name: str, hard_delete_at_ns: int | None = None,
+                        wal_sequence: int | None = None) -> None:
+        """Soft-delete: writes refused, queries see nothing; files go at `hard_delete_at_ns`.
+        `wal_sequence` is the last WAL file written so far (the purge waits until it is gone)."""
         with self.lock:
             self.database(name)
-            self.commit([{"op": "delete_database", "name": name}])
+            self.commit([{"op": "delete_database", "name": name,
+                          "hard_delete_at": hard_delete_at_ns, "wal_sequence": wal_sequence}])
+
+    def set_retention(self, name: str, retention_period_ns: int | None) -> None:
+        with self.lock:
+            self.database(name)
+            self.commit([{"op": "set_retention", "name": name,
+                          "retention_period_ns": retention_period_ns}])
 
     def create_table(self, database: str, table: str, tags: list[str],
                      fields: list[tuple[str, ColumnType]]) -> None:
@@ -136,10 +151,12 @@ class Catalog:
             columns = [(t, ColumnType.TAG) for t in tags] + list(fields)
             self.commit([create_table_op(database, table, columns)])
 
-    def delete_table(self, database: str, table: str) -> None:
+    def delete_table(self, database: str, table: str,
+                     hard_delete_at_ns: int | None = None) -> None:
         with self.lock:
             self.table(database, table)
-            self.commit([{"op": "delete_table", "db": database, "table": table}])
+            self.commit([{"op": "delete_table", "db": database, "table": table,
+                          "hard_delete_at": hard_delete_at_ns}])
 
     def _apply(self, op: dict) -> None:
         kind = op["op"]
@@ -147,6 +164,16 @@ class Catalog:
             self.databases[op["name"]] = Database(op["name"], op.get("retention_period_ns"))
         elif kind == "delete_database":
             self.databases[op["name"]].deleted = True
+            self.databases[op["name"]].hard_delete_at_ns = op.get("hard_delete_at")
+            self.databases[op["name"]].deleted_wal_sequence = op.get("wal_sequence")
+        elif kind == "set_retention":
+            self.databases[op["name"]].retention_period_ns = op["retention_period_ns"]
+        elif kind == "purge_database":  # a deleted database's files are gone: free its name
+            self.databases.pop(op["name"], None)
+        elif kind == "purge_table":
+            db = self.databases.get(op["db"])
+            if db is not None:
+                db.tables.pop(op["table"], None)
         elif kind == "create_table":
             columns = {name: ColumnType(t) for name, t in op["columns"]}
             columns["time"] = ColumnType.TIME
@@ -156,7 +183,9 @@ class Catalog:
             for name, t in op["columns"]:
                 table.columns[name] = ColumnType(t)
         elif kind == "delete_table":
-            self.databases[op["db"]].tables[op["table"]].deleted = True
+            table = self.databases[op["db"]].tables[op["table"]]
+            table.deleted = True
+            table.hard_delete_at_ns = op.get("hard_delete_at")
         elif kind == "put_trigger":  # create, or replace with changed settings
             trigger = TriggerDefinition.from_json(op["trigger"])
             self.databases[op["db"]].triggers[trigger.name] = trigger
@@ -172,12 +201,18 @@ class Catalog:
             self.databases[op["db"]].distinct_caches[cache.name] = cache
         elif kind == "delete_distinct_cache":
             self.databases[op["db"]].distinct_caches.pop(op["name"], None)
+        elif kind == "put_token":  # create, or replace (a regenerated token)
+            token = TokenDefinition.from_json(op["token"])
+            self.tokens[token.name] = token
+        elif kind == "delete_token":
+            self.tokens.pop(op["name"], None)
         else:
             raise ValueError(f"unknown catalog operation {kind!r}")
 
     def to_json(self) -> dict:
         with self.lock:
-            return {"databases": [db.to_json() for db in self.databases.values()]}
+            return {"databases": [db.to_json() for db in self.databases.values()],
+                    "tokens": [t.to_json() for t in self.tokens.values()]}
 
 
 def create_database_op(name: str, retention_period_ns: int | None = None) -> dict:

@@ -48,6 +48,7 @@ class Table:
     name: str
     columns: dict[str, ColumnType] = field(default_factory=dict)  # in order of creation
     deleted: bool = False
+    hard_delete_at_ns: int | None = None  # when a deleted table's files go
 
     @property
     def series_key(self) -> list[str]:
@@ -65,12 +66,14 @@ class Table:
             "name": self.name,
             "columns": [[name, kind.value] for name, kind in self.columns.items()],
             "deleted": self.deleted,
+            "hard_delete_at_ns": self.hard_delete_at_ns,
         }
 
     @classmethod
     def from_json(cls, data: dict) -> Table:
         columns = {name: ColumnType(kind) for name, kind in data["columns"]}
-        return cls(data["name"], columns, data.get("deleted", False))
+        return cls(data["name"], columns, data.get("deleted", False),
+                   data.get("hard_delete_at_ns"))
 
 
 @dataclass
@@ -128,11 +131,32 @@ class DistinctCacheDefinition:
 
 
 @dataclass
+class TokenDefinition:
+    """An API token as the catalog keeps it: never the token itself, only its SHA-512."""
+
+    id: int
+    name: str
+    hash: str  # hex SHA-512 of the token text
+    created_at_ms: int
+    expiry_ms: int | None = None  # None: never expires
+    description: str | None = None
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, data: dict) -> TokenDefinition:
+        return cls(**data)
+
+
+@dataclass
 class Database:
     name: str
     retention_period_ns: int | None = None
     deleted: bool = False
     tables: dict[str, Table] = field(default_factory=dict)
+    hard_delete_at_ns: int | None = None  # when a deleted database's files go
+    deleted_wal_sequence: int | None = None  # the last WAL file written before the delete
     triggers: dict[str, TriggerDefinition] = field(default_factory=dict)
     last_caches: dict[str, LastCacheDefinition] = field(default_factory=dict)
     distinct_caches: dict[str, DistinctCacheDefinition] = field(default_factory=dict)
@@ -145,6 +169,8 @@ class Database:
             "name": self.name,
             "retention_period_ns": self.retention_period_ns,
             "deleted": self.deleted,
+            "hard_delete_at_ns": self.hard_delete_at_ns,
+            "deleted_wal_sequence": self.deleted_wal_sequence,
             "tables": [t.to_json() for t in self.tables.values()],
             "triggers": [t.to_json() for t in self.triggers.values()],
             "last_caches": [c.to_json() for c in self.last_caches.values()],
@@ -154,7 +180,9 @@ class Database:
     @classmethod
     def from_json(cls, data: dict) -> Database:
         tables = {t["name"]: Table.from_json(t) for t in data["tables"]}
-        db = cls(data["name"], data.get("retention_period_ns"), data.get("deleted", False), tables)
+        db = cls(data["name"], data.get("retention_period_ns"), data.get("deleted", False), tables,
+                 hard_delete_at_ns=data.get("hard_delete_at_ns"),
+                 deleted_wal_sequence=data.get("deleted_wal_sequence"))
         for t in data.get("triggers", []):
             db.triggers[t["name"]] = TriggerDefinition.from_json(t)
         for c in data.get("last_caches", []):

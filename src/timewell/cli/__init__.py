@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from timewell import __version__
-from timewell.cli import admin, caches, data, engine  # noqa: F401 - caches adds to create/delete
+from timewell.cli import admin, caches, data, engine, plugins, tokens  # noqa: F401 - add to create/delete
 from timewell.cli.serve import serve
 
 
@@ -24,3 +24,5 @@ main.add_command(admin.delete)
 main.add_command(engine.enable)
 main.add_command(engine.disable)
 main.add_command(engine.test)
+main.add_command(plugins.update)
+main.add_command(plugins.install)

@@ -42,6 +42,11 @@ class Server:
 def describe_error(response: httpx.Response) -> str:
     """The server's error as a person reads it, line errors one per line."""
     text = f"server answered {response.status_code}"
+    if response.status_code == 401:
+        return (text + ": a valid token is needed; pass --token or set TIMEWELL_AUTH_TOKEN "
+                "(a new server's first token: timewell create token --admin)")
+    if response.status_code == 403:
+        return text + ": this token may not do that"
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:

@@ -1,5 +1,5 @@
 """Processing-engine commands: `create|enable|disable|delete trigger`, `show triggers`,
-`test wal_plugin|schedule_plugin`."""
+`test wal_plugin|schedule_plugin` (plugin code and packages: `cli/plugins.py`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import orjson
 
 from timewell.cli import admin
 from timewell.cli.client import Server, database_option, host_option, token_option
-
-TRIGGER_URL = "/api/v3/configure/processing_engine_trigger"
+from timewell.cli.plugins import TRIGGER_URL, upload_plugin
 
 
 def key_values(text: str | None, option: str) -> dict[str, str] | None:
@@ -35,17 +34,33 @@ def key_values(text: str | None, option: str) -> dict[str, str] | None:
 @click.option("--trigger-spec", required=True,
               help="table:<name>, all_tables, every:<duration>, cron:<expr> or request:<path>.")
 @click.option("--path", "--plugin-filename", "path", required=True,
-              help="Plugin file or package directory, relative to the server's --plugin-dir.")
+              help="Plugin file or package directory, relative to the server's --plugin-dir, "
+                   "or gh:<path> from the plugin repository.")
+@click.option("--upload", is_flag=True,
+              help="--path is a local file or directory: upload it to the server first.")
+@click.option("--install-deps", is_flag=True,
+              help="Install the packages the plugin declares (requirements.txt, manifest.toml) "
+                   "before it starts.")
+@click.option("--refresh", is_flag=True,
+              help="gh: plugins: fetch the repository's current version, even if other "
+                   "triggers run an older one.")
 @click.option("--trigger-arguments", default=None, help="Arguments for the plugin: k=v,k2=v2.")
 @click.option("--disabled", is_flag=True, help="Create the trigger disabled.")
 @click.option("--run-asynchronous", is_flag=True, help="Let runs of this trigger overlap.")
 @click.option("--error-behavior", type=click.Choice(["log", "retry", "disable"]), default="log",
               show_default=True, help="What a failing run does.")
+@click.option("--public", is_flag=True,
+              help="Request triggers only: answer requests without a token (for webhooks). "
+                   "Anyone who can reach the server can then run the plugin.")
 @click.argument("trigger_name")
 def create_trigger(database: str, host: str, token: str | None, trigger_spec: str, path: str,
                    trigger_arguments: str | None, disabled: bool, run_asynchronous: bool,
-                   error_behavior: str, trigger_name: str) -> None:
+                   error_behavior: str, public: bool, upload: bool, install_deps: bool,
+                   refresh: bool, trigger_name: str) -> None:
     """Create trigger TRIGGER_NAME: run a plugin on writes, a schedule or HTTP requests."""
+    server = Server(host, token)
+    if upload:
+        path = upload_plugin(server, Path(path).expanduser())
     body = {
         "db": database, "trigger_name": trigger_name, "plugin_filename": path,
         "trigger_specification": trigger_spec,
@@ -53,29 +68,34 @@ def create_trigger(database: str, host: str, token: str | None, trigger_spec: st
         "disabled": disabled,
         "trigger_settings": {"run_async": run_asynchronous, "error_behavior": error_behavior},
     }
-    Server(host, token).request("POST", TRIGGER_URL, json=body)
+    if public:
+        body["trigger_settings"]["public"] = True
+    if install_deps:
+        body["install_deps"] = True
+    if refresh:
+        body["refresh"] = True
+    server.request("POST", TRIGGER_URL, json=body)
     click.echo(f"Trigger {trigger_name} created successfully")
 
 
 def _trigger_command(group: click.Group, verb: str, suffix: str, method: str,
-                     with_force: bool = False):
+                     flag: str | None = None, flag_help: str = ""):
     @group.command("trigger")
     @database_option
     @host_option
     @token_option
     @click.argument("trigger_name")
     def command(database: str, host: str, token: str | None, trigger_name: str,
-                force: bool = False) -> None:
+                **flags: bool) -> None:
         params = {"db": database, "trigger_name": trigger_name}
-        if force:
-            params["force"] = "true"
+        if flag and flags.get(flag):
+            params[flag] = "true"
         Server(host, token).request(method, TRIGGER_URL + suffix, params=params)
         click.echo(f"Trigger {trigger_name} {verb} successfully")
 
     command.__doc__ = f"{verb.capitalize()} trigger TRIGGER_NAME."
-    if with_force:
-        command = click.option("--force", is_flag=True,
-                               help="Delete even if the trigger is enabled.")(command)
+    if flag:
+        command = click.option(f"--{flag}", is_flag=True, help=flag_help)(command)
     return command
 
 
@@ -89,9 +109,11 @@ def disable() -> None:
     """Disable a trigger."""
 
 
-_trigger_command(enable, "enabled", "/enable", "POST")
+_trigger_command(enable, "enabled", "/enable", "POST", "refresh",
+                 "gh: plugins: move to the repository's current version first.")
 _trigger_command(disable, "disabled", "/disable", "POST")
-_trigger_command(admin.delete, "deleted", "", "DELETE", with_force=True)
+_trigger_command(admin.delete, "deleted", "", "DELETE", "force",
+                 "Delete even if the trigger is enabled.")
 
 
 @admin.show.command("triggers")

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import click
 
+from timewell.cli.plugin_options import plugin_environment_options
+from timewell.cli.security_options import security_options
+from timewell.cli.storage_options import storage_options, storage_settings
 from timewell.config import Settings
 from timewell.duration import parse_duration_ns
 
@@ -24,9 +27,9 @@ def _env(name: str, *aliases: str) -> list[str]:
               help="This node's name; its files live under <data-dir>/<node-id>/.")
 @click.option("--http-bind", default="127.0.0.1:8181", show_default=True,
               envvar=_env("HTTP_BIND"), help="Address and port to listen on.")
-@click.option("--object-store", type=click.Choice(["file", "memory"]), default="file",
+@click.option("--object-store", type=click.Choice(["file", "memory", "s3"]), default="file",
               show_default=True, envvar=_env("OBJECT_STORE"),
-              help="file: durable, under --data-dir; memory: lost at exit (for tests).")
+              help="file: under --data-dir; s3: in --bucket; memory: lost at exit (tests).")
 @click.option("--wal-flush-interval", default="1s", show_default=True,
               envvar=_env("WAL_FLUSH_INTERVAL"),
               help="How often buffered writes are made durable (10ms and up).")
@@ -37,13 +40,17 @@ def _env(name: str, *aliases: str) -> list[str]:
               envvar=_env("PLUGIN_DIR", "PLUGIN_DIR"), help="Directory of plugin files.")
 @click.option("--plugin-timeout", default=None, envvar=_env("PLUGIN_TIMEOUT"),
               help="Interrupt a plugin run after this long (e.g. 30s); default: no limit.")
-@click.option("--without-auth", is_flag=True, envvar=_env("WITHOUT_AUTH"),
-              help="Accept requests without a token.")
+@click.option("--without-auth", is_flag=True, envvar=_env("WITHOUT_AUTH", "START_WITHOUT_AUTH"),
+              help="Accept requests without a token (local experiments only).")
 @click.option("--log-level", default="info", show_default=True, envvar=_env("LOG_LEVEL"),
               type=click.Choice(["debug", "info", "warning", "error"]))
+@security_options
+@storage_options
+@plugin_environment_options
 def serve(data_dir: Path, node_id: str, http_bind: str, object_store: str,
           wal_flush_interval: str, max_http_request_size: int, plugin_dir: Path | None,
-          plugin_timeout: str | None, without_auth: bool, log_level: str) -> None:
+          plugin_timeout: str | None, without_auth: bool, log_level: str, security: dict,
+          plugin_environment: dict, **storage_flags) -> None:
     """Run the timewell server."""
     interval_ns = _checked(parse_duration_ns, wal_flush_interval, "--wal-flush-interval")
     if interval_ns < 10_000_000:
@@ -65,7 +72,10 @@ def serve(data_dir: Path, node_id: str, http_bind: str, object_store: str,
         max_http_request_size=max_http_request_size, plugin_dir=plugin_dir,
         plugin_timeout_s=timeout_s,
         without_auth=without_auth, log_level=log_level,
+        storage=storage_settings(**storage_flags), **security, **plugin_environment,
     )
+    if object_store == "s3" and not settings.storage.bucket:
+        raise click.BadParameter("--object-store s3 needs --bucket", param_hint="--bucket")
     run(settings)
 
 
@@ -74,13 +84,23 @@ def run(settings: Settings) -> None:
 
     from timewell.node import Node
     from timewell.server.app import build_app
+    from timewell.server.flight import FlightEndpoint
+    from timewell.server.portshare import port_sharing_protocol
+    from timewell.server.protocol import MAX_HEAD_BYTES, http_protocol
 
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = build_app(Node(settings))
+    node = Node(settings)
+    app = build_app(node)
+    # Arrow Flight answers on the HTTP port: HTTP/2 connections go to its private socket.
+    # `authorize` is the hook for token checks on Flight calls (default: allow).
+    flight = FlightEndpoint(node, authorize=None)
     config = uvicorn.Config(app, host=settings.host, port=settings.port,
                             log_level=settings.log_level, access_log=False,
-                            timeout_graceful_shutdown=30, lifespan="on")
+                            timeout_graceful_shutdown=30, lifespan="on",
+                            http=port_sharing_protocol(http_protocol(), flight.socket_path),
+                            h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+                            ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key)
     class GracefulServer(uvicorn.Server):
         """Exits 0 after a graceful shutdown on SIGTERM/SIGINT (uvicorn re-raises the signal)."""
 
@@ -91,7 +111,10 @@ def run(settings: Settings) -> None:
                 self._captured_signals.clear()
 
     server = GracefulServer(config)
-    server.run()
+    try:
+        server.run()
+    finally:
+        flight.close()
     if not server.started:
         raise SystemExit(1)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Callable
 from concurrent.futures import Executor
+from pathlib import Path
 
 from timewell.engine.api import Database, PluginApi
 from timewell.engine.cache import PluginCache
 from timewell.engine.logs import RunLogger
-from timewell.engine.plugins import LoadedPlugin, PluginDirectory, PluginLoadError
+from timewell.engine.plugins import LoadedPlugin, PluginLoadError
 from timewell.engine.rows import parsed_batches
 from timewell.engine.specs import (
     CronTrigger,
@@ -25,9 +27,9 @@ _TEST_TIMEOUT_S = 60.0
 
 
 class DryRunner:
-    def __init__(self, plugins: PluginDirectory, database: Database, cache: PluginCache,
+    def __init__(self, resolve: Callable[[str], Path], database: Database, cache: PluginCache,
                  executor: Executor) -> None:
-        self._plugins = plugins
+        self._resolve = resolve  # plugin filename -> its code (may fetch: blocking)
         self._database = database
         self._cache = cache
         self._executor = executor
@@ -68,7 +70,7 @@ class DryRunner:
 
     async def _run(self, filename: str, database: str, entry: str, arguments,
                    cache_name: str | None) -> dict:
-        path = self._plugins.resolve(filename)
+        path = await asyncio.to_thread(self._resolve, filename)
         logger = RunLogger(None, database, "dry_run", keep=True)
         cache = self._cache.view(database, f"test:{cache_name or filename}")
         api = PluginApi(self._database, database, logger, cache, capture_sync_writes=True)

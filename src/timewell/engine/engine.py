@@ -8,6 +8,7 @@ import builtins
 import contextlib
 import datetime as dt
 import logging
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +18,18 @@ import pyarrow as pa
 from timewell.catalog import Catalog, TriggerDefinition
 from timewell.engine.cache import PluginCache
 from timewell.engine.database import NodeDatabase
+from timewell.engine.dependencies import declared
 from timewell.engine.dry_run import DryRunner
+from timewell.engine.environment import PluginEnvironment, default_package_manager
+from timewell.engine.files import PluginFiles
 from timewell.engine.logs import EngineLog
 from timewell.engine.plugins import LoadedPlugin, PluginDirectory, PluginLoadError
+from timewell.engine.registry import ContentHashes, registry_rows, registry_table
+from timewell.engine.repository import DEFAULT_PLUGIN_REPO, is_repository_plugin
 from timewell.engine.responses import PluginResponse, UnsupportedResponse, to_response
 from timewell.engine.rows import flush_batches
 from timewell.engine.runner import Invocation, TriggerRunner
+from timewell.engine.sources import PLUGIN_RECORD, PluginSources
 from timewell.engine.specs import (
     AllTablesTrigger,
     CronTrigger,
@@ -49,6 +56,9 @@ _PLUGIN_THREADS = 32
 class EngineSettings:
     plugin_dir: Path | None
     plugin_timeout_s: float | None = None
+    state_dir: Path | None = None  # plugin packages, repository caches, plugin snapshots
+    plugin_repo: str = DEFAULT_PLUGIN_REPO
+    package_manager: str | None = None  # uv | pip | disabled; None: uv when available
 
 
 class TriggerNotFound(NotFound):
@@ -65,6 +75,12 @@ class ProcessingEngine:
         self._cache_path = f"{store_prefix}/engine/plugin_cache.pickle"
         self.settings = settings
         self.plugins = PluginDirectory(settings.plugin_dir)
+        state_dir = settings.state_dir or Path(tempfile.mkdtemp(prefix="timewell-engine-"))
+        self.sources = PluginSources(self.plugins, settings.plugin_repo, state_dir)
+        self.environment = PluginEnvironment(
+            state_dir / "plugin-packages", settings.package_manager or default_package_manager())
+        self.files = PluginFiles(self.plugins)
+        self._hashes = ContentHashes()
         self.log = EngineLog()
         self.stats = EngineStats()
         self.cache = PluginCache()
@@ -75,7 +91,7 @@ class ProcessingEngine:
         self._request_routes: dict[str, TriggerRunner] = {}  # request path -> enabled trigger
         self._housekeeping: asyncio.Task | None = None
         # Dry runs get a cache of their own, so a test never touches a live trigger's state.
-        self.dry_runs = DryRunner(self.plugins, database, PluginCache(), self._executor)
+        self.dry_runs = DryRunner(self.sources.path, database, PluginCache(), self._executor)
 
     # -- lifecycle
 
@@ -92,6 +108,7 @@ class ProcessingEngine:
 
             os.environ["PLUGIN_DIR"] = str(self.plugins.root)
         self._database.bind(asyncio.get_running_loop())
+        self.environment.activate()
         self._restore_cache()
         with self._catalog.lock:
             triggers = [(db.name, t) for db in self._catalog.live_databases()
@@ -99,7 +116,8 @@ class ProcessingEngine:
         for database, trigger in triggers:
             if not trigger.disabled:
                 try:
-                    self._activate(database, trigger)
+                    path = await asyncio.to_thread(self.sources.trigger_path, trigger)
+                    self._activate(database, trigger, path)
                 except Exception as e:  # a broken plugin must not stop the server starting
                     self.log.add(database, trigger.name, "ERROR",
                                  f"trigger not started: {e}")
@@ -132,9 +150,14 @@ class ProcessingEngine:
 
     # -- trigger management
 
-    def create_trigger(self, database: str, definition: TriggerDefinition) -> None:
+    async def create_trigger(self, database: str, definition: TriggerDefinition,
+                             install_deps: bool = False, refresh: bool = False) -> None:
         """Validate, persist and start a trigger. Raises InvalidRequest, NotFound,
-        AlreadyExists with messages a user can act on."""
+        AlreadyExists with messages a user can act on.
+
+        A repository plugin is pinned to the version other triggers of it already run (or
+        fetched now, when none does or `refresh`); `install_deps` installs the packages the
+        plugin declares before it is loaded."""
         self._catalog.database(database)  # unknown database: 404 before anything else
         spec = parse_trigger_spec(definition.trigger_specification)
         definition.trigger_specification = str(spec)
@@ -142,10 +165,15 @@ class ProcessingEngine:
             raise InvalidRequest(f"error_behavior '{definition.error_behavior}' is not one of "
                                  f"{', '.join(ERROR_BEHAVIORS)}")
         _check_arguments(definition.trigger_arguments)
-        try:
-            path = self.plugins.resolve(definition.plugin_filename)
-        except NotFound as e:  # a trigger naming a missing file is a bad request
-            raise InvalidRequest(str(e)) from None
+        if definition.extra.get("public") and not isinstance(spec, RequestTrigger):
+            raise InvalidRequest("only request triggers can be public")
+        with self._catalog.lock:
+            if definition.name in self._catalog.database(database).triggers:
+                raise AlreadyExists(f"trigger '{definition.name}' already exists in database "
+                                    f"'{database}'")
+        path = await self._plugin_path(definition, refresh)
+        if install_deps:
+            await self.install_declared(path)
         _check_entry_point(path, spec, definition.name)
         with self._catalog.lock:
             db = self._catalog.database(database)
@@ -156,7 +184,7 @@ class ProcessingEngine:
                 self._check_request_path_free(spec.path)
             self._catalog.commit([_put_op(database, definition)])
         if not definition.disabled:
-            self._activate(database, definition)
+            self._activate(database, definition, path)
 
     async def delete_trigger(self, database: str, name: str, force: bool) -> None:
         trigger = self._trigger(database, name)
@@ -168,14 +196,62 @@ class ProcessingEngine:
         self.cache.clear_trigger(database, name)
         self.stats.forget(database, name)
 
-    async def enable_trigger(self, database: str, name: str) -> None:
+    async def enable_trigger(self, database: str, name: str, refresh: bool = False) -> None:
+        """Enable (`refresh`: first move a repository plugin to the repository's current
+        version)."""
         trigger = self._trigger(database, name)
+        if refresh and is_repository_plugin(trigger.plugin_filename):
+            await self.update_trigger(database, name, refresh=True)
+            trigger = self._trigger(database, name)
         if not trigger.disabled and (database, name) in self._runners:
             return
         spec = parse_trigger_spec(trigger.trigger_specification)
-        _check_entry_point(self.plugins.resolve(trigger.plugin_filename), spec, name)
-        self._set_disabled(database, trigger, False)
-        self._activate(database, trigger)
+        path = await self._plugin_path(trigger, refresh=False)
+        _check_entry_point(path, spec, name)
+        trigger = self._set_disabled(database, trigger, False)
+        self._activate(database, trigger, path)
+
+    async def update_trigger(self, database: str, name: str, plugin_filename: str | None = None,
+                             refresh: bool = True) -> dict:
+        """Point a trigger at another plugin, or (`refresh`) move a repository plugin to the
+        repository's current version; a running trigger restarts on the new code. Returns
+        the trigger's plugin, version before and after."""
+        trigger = self._trigger(database, name)
+        before = self._version_of(database, name)
+        changed = TriggerDefinition.from_json(trigger.to_json())
+        changed.extra = dict(trigger.extra)
+        changed.plugin_filename = plugin_filename or trigger.plugin_filename
+        if plugin_filename and plugin_filename != trigger.plugin_filename:
+            changed.extra.pop(PLUGIN_RECORD, None)
+        if refresh:
+            changed.extra.pop(PLUGIN_RECORD, None)
+        path = await self._plugin_path(changed, refresh=refresh)
+        _check_entry_point(path, parse_trigger_spec(changed.trigger_specification), name)
+        self._catalog.commit([_put_op(database, changed)])
+        if (database, name) in self._runners:
+            await self._deactivate((database, name))
+            self._activate(database, changed, path)
+        return {"trigger_name": name, "plugin_filename": changed.plugin_filename,
+                "previous_version": before, "version": self._version_of(database, name)}
+
+    async def install_declared(self, path: Path) -> None:
+        """Install the packages the plugin at `path` declares."""
+        needs = declared(path)
+        if needs.requirements_file is not None:
+            await self.environment.install(requirements=needs.requirements_file)
+        if needs.packages:
+            await self.environment.install(list(needs.packages))
+
+    def trigger_plugin(self, database: str, name: str) -> tuple[TriggerDefinition, Path]:
+        """A trigger and the plugin directory path its code is at; refused for repository
+        plugins, whose code only changes through update_trigger."""
+        trigger = self._trigger(database, name)
+        if is_repository_plugin(trigger.plugin_filename):
+            raise InvalidRequest(f"trigger '{name}' runs {trigger.plugin_filename} from the "
+                                 "plugin repository: its files cannot be replaced; use "
+                                 "`timewell update trigger` to move it to the repository's "
+                                 "current version")
+        return trigger, self.plugins.target(trigger.plugin_filename)
 
     async def disable_trigger(self, database: str, name: str) -> None:
         trigger = self._trigger(database, name)
@@ -193,6 +269,12 @@ class ProcessingEngine:
             return list(self._catalog.database(database).triggers.values())
 
     # -- request triggers
+
+    def is_public_request(self, path: str) -> bool:
+        """Whether `/api/v3/engine/<path>` is served by an enabled trigger created public
+        (callable without a token)."""
+        runner = self._request_routes.get(path)
+        return runner is not None and runner.definition.extra.get("public") is True
 
     async def handle_request(self, path: str, query: dict[str, str], headers: dict[str, str],
                              body: bytes) -> PluginResponse:
@@ -228,8 +310,16 @@ class ProcessingEngine:
             "disabled": pa.array([t.disabled for t in triggers], pa.bool_()),
             "error_behavior": pa.array([t.error_behavior for t in triggers], pa.string()),
             "run_async": pa.array([t.run_async for t in triggers], pa.bool_()),
+            "public": pa.array([t.extra.get("public") is True for t in triggers], pa.bool_()),
             "database_name": pa.array([database] * len(triggers), pa.string()),
         })
+
+    def plugin_files_table(self, _database: str) -> pa.Table:
+        """Every plugin file the triggers of every database use (the same in any database)."""
+        with self._catalog.lock:
+            triggers = [(db.name, t) for db in self._catalog.live_databases()
+                        for t in db.triggers.values()]
+        return registry_table(registry_rows(triggers, self.sources, self._hashes))
 
     def arguments_table(self, database: str) -> pa.Table:
         rows = [(t.name, k, v) for t in self.triggers(database)
@@ -249,9 +339,48 @@ class ProcessingEngine:
             raise TriggerNotFound(database, name)
         return trigger
 
-    def _set_disabled(self, database: str, trigger: TriggerDefinition, disabled: bool) -> None:
+    def _set_disabled(self, database: str, trigger: TriggerDefinition,
+                      disabled: bool) -> TriggerDefinition:
         changed = TriggerDefinition.from_json({**trigger.to_json(), "disabled": disabled})
         self._catalog.commit([_put_op(database, changed)])
+        return changed
+
+    async def _plugin_path(self, definition: TriggerDefinition, refresh: bool) -> Path:
+        """The plugin's code, pinning a repository plugin in `definition.extra` if it is not
+        yet: to the version another trigger of it runs, else (or when `refresh`) to the
+        repository's current one."""
+        filename = definition.plugin_filename
+        try:
+            if not is_repository_plugin(filename):
+                return self.plugins.resolve(filename)
+            if PLUGIN_RECORD not in definition.extra and not refresh:
+                record = self._record_in_use(filename)
+                if record is not None:
+                    definition.extra[PLUGIN_RECORD] = record
+            if PLUGIN_RECORD not in definition.extra:
+                fetched = await asyncio.to_thread(self.sources.fetch, filename)
+                definition.extra[PLUGIN_RECORD] = fetched.record
+                return fetched.path
+            return await asyncio.to_thread(self.sources.trigger_path, definition)
+        except NotFound as e:  # a trigger naming a missing file is a bad request
+            raise InvalidRequest(str(e)) from None
+
+    def _record_in_use(self, filename: str) -> dict | None:
+        repository = self.sources.repository()
+        with self._catalog.lock:
+            for db in self._catalog.live_databases():
+                for trigger in db.triggers.values():
+                    record = trigger.extra.get(PLUGIN_RECORD)
+                    if (trigger.plugin_filename == filename and record is not None
+                            and record["repository"] == repository.url
+                            and record.get("ref") == repository.ref):
+                        return dict(record)
+        return None
+
+    def _version_of(self, database: str, name: str) -> str | None:
+        trigger = self._trigger(database, name)
+        rows = registry_rows([(database, trigger)], self.sources, self._hashes)
+        return rows[0].version if rows else None
 
     def _check_request_path_free(self, path: str) -> None:
         for db in self._catalog.live_databases():
@@ -261,12 +390,11 @@ class ProcessingEngine:
                     raise AlreadyExists(f"request path '{path}' is already served by trigger "
                                         f"'{trigger.name}' in database '{db.name}'")
 
-    def _activate(self, database: str, definition: TriggerDefinition) -> None:
+    def _activate(self, database: str, definition: TriggerDefinition, path: Path) -> None:
         key = (database, definition.name)
         if key in self._runners:
             return
         spec = parse_trigger_spec(definition.trigger_specification)
-        path = self.plugins.resolve(definition.plugin_filename)
         runner = TriggerRunner(
             definition, database, LoadedPlugin(path, f"{database}_{definition.name}"),
             self._database, self.cache.view(database, definition.name), self.log, self.stats,

@@ -42,6 +42,19 @@ class PluginDirectory:
 
         InvalidRequest for names that would escape it (`..`, absolute paths elsewhere,
         symlinks pointing outside); NotFound when nothing is there."""
+        path = self.target(filename)
+        if not path.exists():
+            raise NotFound(f"plugin file '{filename}' not found in the plugin directory "
+                           f"{self.root}")
+        if path.is_dir() and not (path / "__init__.py").is_file():
+            raise InvalidRequest(f"plugin directory '{filename}' has no __init__.py")
+        if path.is_file() and path.suffix != ".py":
+            raise InvalidRequest(f"plugin file '{filename}' is not a .py file")
+        return path
+
+    def target(self, filename: str) -> Path:
+        """Where `filename` lies inside the plugin directory, whether it exists or not;
+        InvalidRequest for names that would escape it."""
         if self.root is None:
             raise InvalidRequest("the server has no plugin directory: start it with "
                                  "--plugin-dir DIR (or TIMEWELL_PLUGIN_DIR)")
@@ -60,13 +73,6 @@ class PluginDirectory:
         if path != self.root and self.root not in path.parents:
             raise InvalidRequest(f"plugin path '{filename}' leads outside the plugin directory "
                                  "(through a symlink)")
-        if not path.exists():
-            raise NotFound(f"plugin file '{filename}' not found in the plugin directory "
-                           f"{self.root}")
-        if path.is_dir() and not (path / "__init__.py").is_file():
-            raise InvalidRequest(f"plugin directory '{filename}' has no __init__.py")
-        if path.is_file() and path.suffix != ".py":
-            raise InvalidRequest(f"plugin file '{filename}' is not a .py file")
         return path
 
 
@@ -127,7 +133,7 @@ class LoadedPlugin:
             exec(code, namespace)
         except Exception as e:
             raise PluginLoadError(f"plugin '{self.path.name}' failed while loading: "
-                                  f"{type(e).__name__}: {e}") from e
+                                  f"{type(e).__name__}: {e}{_missing_hint(e, self.path)}") from e
         return namespace
 
     def _import_package(self):
@@ -141,9 +147,18 @@ class LoadedPlugin:
                 return importlib.import_module(name)
             except Exception as e:
                 raise PluginLoadError(f"plugin package '{name}' failed to import: "
-                                      f"{type(e).__name__}: {e}") from e
+                                      f"{type(e).__name__}: {e}{_missing_hint(e, self.path)}"
+                                      ) from e
             finally:
                 sys.path.remove(str(self.path.parent))
+
+
+def _missing_hint(error: Exception, path: Path) -> str:
+    if not isinstance(error, ImportError):
+        return ""
+    from timewell.engine.dependencies import missing_hint
+
+    return missing_hint(path)
 
 
 def _identifier(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import deque
@@ -20,6 +21,7 @@ class TriggerStats:
     dropped: int = 0  # events refused because the trigger's queue was full
     skipped_fires: int = 0  # schedule fire times missed while a run was still going
     last_run_ns: int | None = None
+    total_run_s: float = 0.0
     last_error: str | None = None
     last_error_ns: int | None = None
     durations_s: deque = field(default_factory=lambda: deque(maxlen=_DURATION_WINDOW))
@@ -31,6 +33,11 @@ class TriggerStats:
 
     def p99_ms(self) -> float | None:
         return _percentile_ms(self.durations_s, 0.99)
+
+
+def _copy(stats: TriggerStats) -> TriggerStats:
+    return dataclasses.replace(stats, durations_s=deque(stats.durations_s, _DURATION_WINDOW),
+                               activations_s=deque(stats.activations_s, _DURATION_WINDOW))
 
 
 def _percentile_ms(samples: deque, fraction: float) -> float | None:
@@ -56,6 +63,7 @@ class EngineStats:
             stats.runs += 1
             stats.last_run_ns = time.time_ns()
             stats.durations_s.append(seconds)
+            stats.total_run_s += seconds
             if error is not None:
                 stats.errors += 1
                 stats.last_error = error
@@ -70,6 +78,11 @@ class EngineStats:
         stats = self.of(database, trigger_name)
         with self._lock:
             setattr(stats, counter, getattr(stats, counter) + 1)
+
+    def snapshot(self) -> list[tuple[str, str, TriggerStats]]:
+        """(database, trigger name, a copy of its stats) for every trigger."""
+        with self._lock:
+            return [(db, name, _copy(s)) for (db, name), s in self._stats.items()]
 
     def forget(self, database: str, trigger_name: str) -> None:
         with self._lock:

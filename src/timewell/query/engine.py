@@ -15,11 +15,11 @@ from datafusion import Expr, SessionConfig, SessionContext, udtf
 from datafusion.catalog import Table
 
 from timewell.catalog import Catalog
-from timewell.errors import InvalidRequest
+from timewell.errors import InvalidRequest, LimitExceeded
 from timewell.query import schema_info
 from timewell.query.log import QueryLog
 from timewell.query.tables import DatabaseSchema, FixedSchema, guarded
-from timewell.storage.buffer import QueryableBuffer
+from timewell.storage.data import StoredData
 
 SystemTable = Callable[[str], pa.Table]
 """Builds a system table's contents for the queried database."""
@@ -33,6 +33,17 @@ class QueryError(InvalidRequest):
     """DataFusion refused or failed the query; the message is DataFusion's."""
 
 
+class ResultTooLarge(LimitExceeded):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"the query result is {size} bytes, more than the limit of {limit} "
+                         "bytes: add a LIMIT or a narrower WHERE, or raise "
+                         "--max-query-result-bytes")
+
+
+INTERNAL_DATABASE = "_internal"
+"""Always there for queries of the `system` tables (`system.tokens`, ...); holds no tables."""
+
+
 _SHOW_TABLES = re.compile(r"^\s*show\s+tables\s*;?\s*$", re.IGNORECASE)
 _SHOW_COLUMNS = re.compile(
     r"^\s*show\s+(?:full\s+)?columns\s+(?:from|in)\s+(?:'([^']+)'|\"([^\"]+)\"|([\w.]+))\s*;?\s*$",
@@ -41,12 +52,13 @@ _SHOW_COLUMNS = re.compile(
 
 
 class QueryEngine:
-    def __init__(self, catalog: Catalog, buffer: QueryableBuffer, query_log: QueryLog) -> None:
+    def __init__(self, catalog: Catalog, data: StoredData, query_log: QueryLog) -> None:
         self._catalog = catalog
-        self._buffer = buffer
+        self._data = data
         self.log = query_log
         self._system_tables: dict[str, SystemTable] = {}
         self._table_functions: dict[str, TableFunction] = {}
+        self.max_result_bytes: int | None = None
 
     def add_system_table(self, name: str, build: SystemTable) -> None:
         self._system_tables[name] = build
@@ -54,12 +66,18 @@ class QueryEngine:
     def add_table_function(self, name: str, function: TableFunction) -> None:
         self._table_functions[name] = function
 
-    def sql(self, database: str, query: str, params: dict | None = None) -> pa.Table:
+    def sql(self, database: str, query: str, params: dict | None = None, *,
+            log_as: str | None = "sql") -> pa.Table:
         """Run `query` against `database`; DatabaseNotFound or QueryError on failure.
 
-        Blocking (DataFusion runs it on its own threads): call it from a worker thread."""
-        self._catalog.database(database)
-        record = self.log.start("sql", query, database)
+        `log_as` is the query type `system.queries` records; None for SQL run on behalf of
+        a query logged already (InfluxQL). Blocking (DataFusion runs it on its own threads):
+        call it from a worker thread."""
+        if database != INTERNAL_DATABASE:
+            self._catalog.database(database)
+        if log_as is None:
+            return self._execute(database, _rewrite_show(query), params)
+        record = self.log.start(log_as, query, database)
         try:
             result = self._execute(database, _rewrite_show(query), params)
         except Exception:
@@ -75,7 +93,7 @@ class QueryEngine:
         ctx = self._session(database, callback_errors)
         try:
             frame = ctx.sql(query, param_values=params) if params else ctx.sql(query)
-            return frame.to_arrow_table()
+            table = frame.to_arrow_table()
         except Exception as e:  # DataFusion raises plain exceptions with a useful message
             if callback_errors:
                 raise callback_errors[0] from e
@@ -84,6 +102,9 @@ class QueryEngine:
             if type(e).__name__ != "PanicException":
                 raise
             raise RuntimeError(f"the query engine failed internally: {e}") from None
+        if self.max_result_bytes is not None and table.nbytes > self.max_result_bytes:
+            raise ResultTooLarge(table.nbytes, self.max_result_bytes)
+        return table
 
     def _session(self, database: str, errors: list[Exception]) -> SessionContext:
         config = (SessionConfig()
@@ -91,7 +112,7 @@ class QueryEngine:
                   .with_default_catalog_and_schema("public", "iox"))
         ctx = SessionContext(config)
         catalog = ctx.catalog("public")
-        catalog.register_schema("iox", DatabaseSchema(self._catalog, self._buffer, database,
+        catalog.register_schema("iox", DatabaseSchema(self._catalog, self._data, database,
                                                       errors))
         catalog.register_schema("system", FixedSchema(
             {name: (lambda build=build: build(database))

@@ -6,6 +6,7 @@ import itertools
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -28,6 +29,7 @@ class QueryLog:
         self._records: deque[QueryRecord] = deque(maxlen=capacity)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self.observers: list[Callable[[QueryRecord], None]] = []  # told of finished queries
 
     def start(self, query_type: str, text: str, database: str) -> QueryRecord:
         record = QueryRecord(next(self._ids), time.time_ns(), query_type, text, database)
@@ -39,6 +41,8 @@ class QueryLog:
         record.duration_ns = time.time_ns() - record.issue_time_ns
         record.success = success
         record.running = False
+        for observe in self.observers:
+            observe(record)
 
     def table(self) -> pa.Table:
         with self._lock:

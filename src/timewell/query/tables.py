@@ -4,16 +4,18 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
-from datafusion import SessionContext
+from datafusion import SessionContext, col, lit
 from datafusion.catalog import SchemaProvider, Table
 
 from timewell.catalog import Catalog
 from timewell.errors import TimewellError
-from timewell.storage.buffer import QueryableBuffer
+from timewell.storage.buffer import align
+from timewell.storage.data import StoredData
 
 
 def arrow_table(data: pa.Table) -> Table:
@@ -24,13 +26,28 @@ def batches_table(batches: list[pa.RecordBatch], schema: pa.Schema) -> Table:
     """A DataFusion in-memory table over `batches`, split into partitions that scan in
     parallel. (A pyarrow dataset scans three times slower, and one without fragments makes
     DataFusion refuse ORDER BY over an empty table.)"""
-    batches = [b for b in batches if b.num_rows] or [pa.RecordBatch.from_pylist([], schema)]
-    partitions = [batches[i::_PARTITIONS] for i in range(min(_PARTITIONS, len(batches)))]
     # Tables are asked for while DataFusion plans a query, on a thread that is already inside
     # its async runtime, where building a DataFrame would panic ("cannot start a runtime from
     # within a runtime"); so the DataFrame is built on a thread of its own.
-    return _BUILDER.submit(
-        lambda: Table(_FRAMES.create_dataframe(partitions, schema=schema))).result()
+    return _BUILDER.submit(lambda: Table(_memory_frame(batches, schema))).result()
+
+
+def _table_frame(batches: list[pa.RecordBatch], dataset, schema: pa.Schema,
+                 cutoff_ns: int | None) -> Table:
+    """Buffered batches and Parquet files as one table; rows older than the retention cutoff
+    hidden. Filters on time reach the Parquet scan, which skips files outside the range."""
+    frame = _memory_frame(batches, schema)
+    if dataset is not None:
+        frame = frame.union(_FRAMES.read_table(Table(dataset)))
+    if cutoff_ns is not None:
+        frame = frame.filter(col("time") >= lit(pa.scalar(cutoff_ns, pa.timestamp("ns"))))
+    return Table(frame)
+
+
+def _memory_frame(batches: list[pa.RecordBatch], schema: pa.Schema):
+    batches = [b for b in batches if b.num_rows] or [pa.RecordBatch.from_pylist([], schema)]
+    partitions = [batches[i::_PARTITIONS] for i in range(min(_PARTITIONS, len(batches)))]
+    return _FRAMES.create_dataframe(partitions, schema=schema)
 
 
 # Only builds DataFrames over memory tables (no state, no registrations); shared by threads.
@@ -53,12 +70,12 @@ def guarded(errors: list[Exception], function: Callable) -> Callable:
 
 
 class DatabaseSchema(SchemaProvider):
-    """The user tables of one database, read from the queryable buffer."""
+    """The user tables of one database: buffered data and Parquet files as one table."""
 
-    def __init__(self, catalog: Catalog, buffer: QueryableBuffer, database: str,
+    def __init__(self, catalog: Catalog, data: StoredData, database: str,
                  errors: list[Exception]) -> None:
         self._catalog = catalog
-        self._buffer = buffer
+        self._data = data
         self._database = database
         self.table = guarded(errors, self._table)
 
@@ -71,11 +88,17 @@ class DatabaseSchema(SchemaProvider):
 
     def _table(self, name: str) -> Table | None:
         with self._catalog.lock:
-            table = self._catalog.database(self._database).live_tables().get(name)
+            db = self._catalog.database(self._database)
+            table = db.live_tables().get(name)
             if table is None:
                 return None
             schema = table.arrow_schema()
-        return batches_table(self._buffer.batches(self._database, name, schema), schema)
+            retention_ns = db.retention_period_ns
+        view = self._data.view(self._database, name)
+        batches = [batch for chunk in view.chunks for batch in align(chunk, schema).to_batches()]
+        dataset = self._data.parquet_dataset(view.files, schema) if view.files else None
+        cutoff = time.time_ns() - retention_ns if retention_ns is not None else None
+        return _BUILDER.submit(_table_frame, batches, dataset, schema, cutoff).result()
 
     def table_exist(self, name: str) -> bool:
         return name in self.table_names()

@@ -6,6 +6,7 @@ import contextlib
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 
 from timewell.errors import TimewellError
 from timewell.node import Node
@@ -14,10 +15,16 @@ from timewell.server import (
     configure_routes,
     engine_routes,
     health_routes,
+    influxql_routes,
+    plugin_routes,
     query_routes,
+    token_routes,
     write_routes,
 )
+from timewell.server.auth import OPENABLE_PATHS, AuthMiddleware
 from timewell.server.errors import handle_http_exception, handle_timewell_error, handle_unexpected
+from timewell.server.metrics import HttpMetricsMiddleware, NodeMetrics
+from timewell.server.metrics import routes as metrics_routes
 
 
 def build_app(node: Node) -> Starlette:
@@ -29,14 +36,28 @@ def build_app(node: Node) -> Starlette:
         finally:
             await node.stop()
 
+    metrics = NodeMetrics(node)
+    routes = [
+        *write_routes.routes(node),
+        *query_routes.routes(node),
+        *influxql_routes.routes(node),
+        *configure_routes.routes(node),
+        *cache_routes.routes(node),
+        *engine_routes.routes(node),
+        *plugin_routes.routes(node),
+        *health_routes.routes(),
+        *token_routes.routes(node),
+        *metrics_routes(metrics),
+    ]
     return Starlette(
-        routes=[
-            *write_routes.routes(node),
-            *query_routes.routes(node),
-            *configure_routes.routes(node),
-            *cache_routes.routes(node),
-            *engine_routes.routes(node),
-            *health_routes.routes(),
+        routes=routes,
+        middleware=[
+            Middleware(HttpMetricsMiddleware, metrics=metrics, routes=routes),
+            Middleware(
+                AuthMiddleware, tokens=None if node.settings.without_auth else node.tokens,
+                is_public_request=node.engine.is_public_request,
+                open_paths=frozenset(OPENABLE_PATHS[n] for n in node.settings.disable_authz),
+            ),
         ],
         exception_handlers={
             TimewellError: handle_timewell_error,

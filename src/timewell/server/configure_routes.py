@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import time
+
 import pyarrow as pa
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -41,7 +44,18 @@ def routes(node: Node) -> list[Route]:
 
     async def delete_database(request: Request) -> Response:
         name = required_param(request, "db")
-        await node.delete_database(name)
+        await node.delete_database(name, _hard_delete_at(request))
+        return Response(status_code=200)
+
+    async def update_database(request: Request) -> Response:
+        """Change a database's retention period (`"retention_period": null` removes it)."""
+        data = await read_json_object(request, limit)
+        name = str_field(data, "db")
+        if "retention_period" not in data:
+            raise InvalidRequest("nothing to change: send {\"db\", \"retention_period\"}")
+        retention = str_field(data, "retention_period", required=False)
+        retention_ns = parse_duration_ns(retention) if retention and retention != "none" else None
+        await run_in_threadpool(catalog.set_retention, name, retention_ns)
         return Response(status_code=200)
 
     async def create_table(request: Request) -> Response:
@@ -56,16 +70,34 @@ def routes(node: Node) -> list[Route]:
 
     async def delete_table(request: Request) -> Response:
         database, table = required_param(request, "db"), required_param(request, "table")
-        await node.delete_table(database, table)
+        await node.delete_table(database, table, _hard_delete_at(request))
         return Response(status_code=200)
 
     return [
         Route("/api/v3/configure/database", list_databases, methods=["GET"]),
         Route("/api/v3/configure/database", create_database, methods=["POST"]),
         Route("/api/v3/configure/database", delete_database, methods=["DELETE"]),
+        Route("/api/v3/configure/database", update_database, methods=["PUT"]),
         Route("/api/v3/configure/table", create_table, methods=["POST"]),
         Route("/api/v3/configure/table", delete_table, methods=["DELETE"]),
     ]
+
+
+def _hard_delete_at(request: Request) -> int | None:
+    """`hard_delete_at=now` or an RFC 3339 time; None for the server's default delay."""
+    text = request.query_params.get("hard_delete_at")
+    if not text:
+        return None
+    if text.lower() == "now":
+        return time.time_ns()
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequest(f"hard_delete_at '{text}' is not 'now' or an RFC 3339 time such as "
+                             "2030-01-01T00:00:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp() * 1_000_000_000)
 
 
 def _list(value, name: str) -> list:

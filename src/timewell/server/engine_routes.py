@@ -30,10 +30,24 @@ def routes(node: Node) -> list[Route]:
             error_behavior=str(settings.get("error_behavior") or "log").lower(),
             disabled=_bool(data.get("disabled", False), "disabled"),
         )
+        # timewell's own setting: a public request trigger answers without a token
+        if _bool(settings.get("public", data.get("public", False)), "public"):
+            definition.extra["public"] = True
         if not definition.name.strip():
             raise InvalidRequest("'trigger_name' is empty")
-        engine.create_trigger(str_field(data, "db"), definition)
+        await engine.create_trigger(str_field(data, "db"), definition,
+                                    install_deps=_bool(data.get("install_deps", False),
+                                                       "install_deps"),
+                                    refresh=_bool(data.get("refresh", False), "refresh"))
         return Response(status_code=200)
+
+    async def update_trigger(request: Request) -> Response:
+        data = await read_json_object(request, limit)
+        result = await engine.update_trigger(
+            str_field(data, "db"), str_field(data, "trigger_name"),
+            plugin_filename=str_field(data, "plugin_filename", False),
+            refresh=_bool(data.get("refresh", True), "refresh"))
+        return JSONResponse(result)
 
     async def trigger_target(request: Request) -> tuple[str, str, dict]:
         """db and trigger_name from the query string, or from a JSON body."""
@@ -56,8 +70,10 @@ def routes(node: Node) -> list[Route]:
         return Response(status_code=200)
 
     async def enable_trigger(request: Request) -> Response:
-        database, name, _ = await trigger_target(request)
-        await engine.enable_trigger(database, name)
+        database, name, params = await trigger_target(request)
+        refresh = params.get("refresh")
+        refresh = refresh if isinstance(refresh, bool) else bool_param(refresh, "refresh", False)
+        await engine.enable_trigger(database, name, refresh=refresh)
         return Response(status_code=200)
 
     async def disable_trigger(request: Request) -> Response:
@@ -90,6 +106,7 @@ def routes(node: Node) -> list[Route]:
     return [
         Route(base, create_trigger, methods=["POST"]),
         Route(base, delete_trigger, methods=["DELETE"]),
+        Route(base, update_trigger, methods=["PUT"]),
         Route(f"{base}/enable", enable_trigger, methods=["POST"]),
         Route(f"{base}/disable", disable_trigger, methods=["POST"]),
         Route("/api/v3/engine/{path:path}", engine_request, methods=["GET", "POST"]),

@@ -12,6 +12,7 @@ from timewell.errors import (
     AlreadyExists,
     InvalidRequest,
     LimitExceeded,
+    NotAllowed,
     NotFound,
     PayloadTooLarge,
     TimewellError,
@@ -26,14 +27,15 @@ _STATUS = [
     (RejectedLines, 400),
     (InvalidRequest, 400),
     (NotFound, 404),
+    (NotAllowed, 405),
     (AlreadyExists, 409),
     (PayloadTooLarge, 413),
     (LimitExceeded, 422),
     (Unavailable, 503),
 ]
 _V2_CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not found",
-             409: "conflict", 413: "request too large", 422: "unprocessable entity",
-             500: "internal error", 503: "unavailable"}
+             405: "method not allowed", 409: "conflict", 413: "request too large",
+             422: "unprocessable entity", 500: "internal error", 503: "unavailable"}
 _ORIGINAL_LINE_BYTES = 20
 
 

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import obstore
-from obstore.store import LocalStore, MemoryStore
+import pyarrow.fs as pafs
+from obstore.store import LocalStore, MemoryStore, S3Store
+
+from timewell.storage.arrow_fs import ObstoreHandler
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class ObjectStore:
     def __init__(self, store, local_root: Path | None = None) -> None:
         self._store = store
         self._local_root = local_root
+        self._description = f"file:{local_root}" if local_root else "memory"
 
     @classmethod
     def file(cls, root: str | Path) -> ObjectStore:
@@ -40,9 +44,36 @@ class ObjectStore:
     def memory(cls) -> ObjectStore:
         return cls(MemoryStore())
 
+    @classmethod
+    def s3(cls, bucket: str, *, endpoint: str | None = None, access_key_id: str | None = None,
+           secret_access_key: str | None = None, region: str | None = None,
+           allow_http: bool = False) -> ObjectStore:
+        """An S3 (or S3-compatible) bucket; credentials fall back to the usual AWS_* variables."""
+        config = {key: value for key, value in {
+            "endpoint": endpoint, "access_key_id": access_key_id,
+            "secret_access_key": secret_access_key, "region": region,
+        }.items() if value}
+        store = S3Store(bucket, client_options={"allow_http": allow_http}, **config)
+        instance = cls(store)
+        instance._description = f"s3://{bucket}" + (f" at {endpoint}" if endpoint else "")
+        return instance
+
     @property
     def description(self) -> str:
-        return f"file:{self._local_root}" if self._local_root else "memory"
+        return self._description
+
+    def arrow_filesystem(self) -> tuple[pafs.FileSystem, str]:
+        """A pyarrow filesystem reading this store, and the prefix to put before our paths
+        (Parquet scans need random access; the local disk is read directly)."""
+        if self._local_root is not None:
+            return pafs.LocalFileSystem(), f"{self._local_root}/"
+        return pafs.PyFileSystem(ObstoreHandler(self._store)), ""
+
+    def size(self, path: str) -> int:
+        return int(obstore.head(self._store, path)["size"])
+
+    def get_range(self, path: str, start: int, end: int) -> bytes:
+        return bytes(obstore.get_range(self._store, path, start=start, end=end))
 
     def put(self, path: str, data: bytes) -> None:
         obstore.put(self._store, path, data)

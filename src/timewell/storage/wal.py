@@ -60,16 +60,23 @@ class Wal:
     def subscribe(self, subscriber: FlushSubscriber) -> None:
         self._subscribers.append(subscriber)
 
-    def replay(self) -> int:
+    def replay(self, persisted_through: int = 0) -> int:
         """Publish every WAL file on the store to the subscribers, oldest first; return how many.
 
-        A torn or corrupt file is logged and skipped; the files around it are kept."""
+        Files up to `persisted_through` are already in Parquet files (a crash came between a
+        snapshot and the removal of its WAL files): they are removed, not replayed. A torn or
+        corrupt file is logged and skipped; the files around it are kept."""
         replayed = 0
+        self._next_sequence = max(self._next_sequence, persisted_through + 1)
         for meta in self._store.list(self._prefix):
             name = meta.path.rsplit("/", 1)[-1]
             if not name.endswith(".wal"):
                 continue
-            self._next_sequence = max(self._next_sequence, int(name[:-4]) + 1)
+            sequence_in_name = int(name[:-4])
+            self._next_sequence = max(self._next_sequence, sequence_in_name + 1)
+            if sequence_in_name <= persisted_through:
+                self._store.delete(meta.path)
+                continue
             try:
                 sequence, writes = decode(self._store.get(meta.path))
             except CorruptWalFile as e:
@@ -79,6 +86,27 @@ class Wal:
             self._publish(WalFlush(sequence, writes, replayed=True))
             replayed += 1
         return replayed
+
+    @property
+    def last_sequence(self) -> int:
+        """The sequence number of the last WAL file assigned."""
+        return self._next_sequence - 1
+
+    def oldest_sequence(self) -> int | None:
+        """The oldest WAL file on the store (blocking I/O), None when there is none."""
+        names = [m.path.rsplit("/", 1)[-1] for m in self._store.list(self._prefix)]
+        sequences = [int(n[:-4]) for n in names if n.endswith(".wal")]
+        return min(sequences) if sequences else None
+
+    def delete_through(self, sequence: int) -> int:
+        """Remove the WAL files a snapshot has made redundant (blocking I/O); how many."""
+        removed = 0
+        for meta in self._store.list(self._prefix):
+            name = meta.path.rsplit("/", 1)[-1]
+            if name.endswith(".wal") and int(name[:-4]) <= sequence:
+                self._store.delete(meta.path)
+                removed += 1
+        return removed
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="wal-flush")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
@@ -42,6 +43,8 @@ class WriteService:
         self._limits = limits
         self.lines_written = 0
         self.lines_rejected = 0
+        # called with (database, lines written, lines rejected) after each write (metrics)
+        self.observers: list[Callable[[str, int, int], None]] = []
 
     async def write_lp(self, database: str, body: bytes, precision: Precision,
                        accept_partial: bool, no_sync: bool) -> WriteOutcome:
@@ -54,6 +57,8 @@ class WriteService:
             await self._wal.write(validated.writes, no_sync)
         self.lines_written += validated.rows
         self.lines_rejected += len(validated.errors)
+        for observe in self.observers:
+            observe(database, validated.rows, len(validated.errors))
         if validated.errors:
             raise RejectedLines(validated.errors, written=bool(validated.writes),
                                 limit_hit=validated.limit_hit, accept_partial=accept_partial)

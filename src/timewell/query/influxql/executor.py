@@ -1,0 +1,106 @@
+"""Running InfluxQL text: parse, answer each statement, collect per-statement results."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pyarrow as pa
+
+from timewell.catalog import Catalog, DatabaseNotFound
+from timewell.errors import TimewellError
+from timewell.query.engine import QueryEngine
+from timewell.query.influxql import ast
+from timewell.query.influxql.parser import Unsupported, parse
+from timewell.query.influxql.results import Series, StatementResult
+from timewell.query.influxql.select import Source, run_select
+from timewell.query.influxql.show import Shows, check_database
+from timewell.query.influxql.timerange import InfluxQLError
+
+
+class InfluxQLEngine:
+    """InfluxQL over the node's catalog and SQL engine."""
+
+    def __init__(self, catalog: Catalog, query: QueryEngine) -> None:
+        self._catalog = catalog
+        self._query = query
+
+    def execute(self, text: str, database: str | None = None, params: dict | None = None,
+                retention_policy: str | None = None) -> list[StatementResult]:
+        """Every statement's result; InfluxQLSyntaxError (before anything runs) for bad text.
+
+        A failing statement carries its error, and the statements after it are not run, as in
+        InfluxDB 1.x. Blocking: call it from a worker thread."""
+        statements = parse(text, params)
+        now_ns = time.time_ns()
+        record = self._query.log.start("influxql", text, database or "")
+        results: list[StatementResult] = []
+        for statement_id, statement in enumerate(statements):
+            try:
+                series = self._statement(statement, database, retention_policy, now_ns)
+            except DatabaseNotFound as e:
+                results.append(StatementResult(statement_id, error=_not_found(e, database)))
+                break
+            except (InfluxQLError, TimewellError, re.error) as e:
+                results.append(StatementResult(statement_id, error=str(e)))
+                break
+            results.append(StatementResult(statement_id, series))
+        self._query.log.finish(record, success=all(r.error is None for r in results))
+        return results
+
+    def _run_sql(self, database: str, sql: str) -> pa.Table:
+        return self._query.sql(database, sql, log_as=None)
+
+    def _statement(self, statement, database: str | None, rp: str | None,
+                   now_ns: int) -> list[Series]:
+        shows = Shows(self._catalog, self._run_sql, now_ns)
+        if isinstance(statement, Unsupported):
+            raise InfluxQLError(f"the InfluxQL statement {statement.name} is not supported")
+        if isinstance(statement, ast.ShowDatabases):
+            return shows.databases()
+        if isinstance(statement, ast.SelectStatement):
+            return run_select(statement, self._sources(statement.sources, database, rp),
+                              self._run_sql, now_ns)
+        target = v1_database(check_database(statement.database or database), rp)
+        if isinstance(statement, ast.ShowRetentionPolicies):
+            return shows.retention_policies(check_database(statement.database or database))
+        if isinstance(statement, ast.ShowMeasurements):
+            return shows.measurements(statement, target)
+        if isinstance(statement, ast.ShowTagKeys):
+            return shows.tag_keys(statement, target)
+        if isinstance(statement, ast.ShowTagValues):
+            return shows.tag_values(statement, target)
+        if isinstance(statement, ast.ShowFieldKeys):
+            return shows.field_keys(statement, target)
+        raise InfluxQLError(f"unsupported statement {type(statement).__name__}")
+
+    def _sources(self, measurements: list[ast.Measurement], database: str | None,
+                 rp: str | None) -> list[Source]:
+        sources: dict[tuple[str, str], Source] = {}
+        for m in measurements:
+            name = v1_database(check_database(m.database or database),
+                               m.retention_policy or rp)
+            with self._catalog.lock:
+                tables = {t: dict(table.columns)
+                          for t, table in self._catalog.database(name).live_tables().items()}
+            if m.regex is not None:
+                regex = re.compile(m.regex)
+                matched = sorted(t for t in tables if regex.search(t))
+            else:
+                matched = [m.name] if m.name in tables else []
+            for table in matched:
+                sources.setdefault((name, table), Source(name, table, tables[table]))
+        return list(sources.values())
+
+
+def v1_database(db: str, rp: str | None) -> str:
+    """InfluxDB 3 names a v1 database with a real retention policy `db/rp`."""
+    if rp in (None, "", "autogen", "default"):
+        return db
+    return f"{db}/{rp}"
+
+
+def _not_found(error: DatabaseNotFound, database: str | None) -> str:
+    message = str(error)
+    name = message.split(":", 1)[1].strip().strip("'") if ":" in message else database
+    return f"database not found: {name}"

@@ -1,0 +1,117 @@
+"""The one place requests are authenticated: an ASGI middleware in front of every route.
+
+Every path needs a valid token except the first admin token's creation, the endpoints opened
+with `--disable-authz`, and request triggers created public. A refused request gets `401` (no
+or bad token) or `403` (a token that may not do this) with an empty body, before any route runs
+and before its body is read. The `Authorization` header is removed once checked, so nothing
+downstream (plugins, logs) ever sees it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from urllib.parse import parse_qsl
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from timewell.auth import Tokens
+
+TOKEN_PATH = "/api/v3/configure/token"
+BOOTSTRAP_PATH = "/api/v3/configure/token/admin"
+REGENERATE_PATH = "/api/v3/configure/token/admin/regenerate"
+ENGINE_PREFIX = "/api/v3/engine/"
+OPENABLE_PATHS = {"health": "/health", "ping": "/ping", "metrics": "/metrics"}
+_V1_PATHS = frozenset({"/write", "/query"})  # also take the token as `?p=`
+_WITHOUT_AUTH = b'{"error":"endpoint disabled, started without auth"}'
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp, tokens: Tokens | None,
+                 is_public_request: Callable[[str], bool],
+                 open_paths: frozenset[str] = frozenset()) -> None:
+        """`tokens` None: auth is off (`--without-auth`). `is_public_request(path)` says
+        whether `/api/v3/engine/<path>` is served by a trigger created public."""
+        self.app = app
+        self._tokens = tokens
+        self._is_public_request = is_public_request
+        self._open_paths = open_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if self._tokens is None:
+            if path == TOKEN_PATH or path.startswith(TOKEN_PATH + "/"):
+                await _respond(send, 405, _WITHOUT_AUTH)
+                return
+            await self.app(scope, receive, send)
+            return
+        if (path == BOOTSTRAP_PATH or path in self._open_paths
+                or (path.startswith(ENGINE_PREFIX)
+                    and self._is_public_request(path[len(ENGINE_PREFIX):]))):
+            await self.app(_without_authorization(scope), receive, send)
+            return
+        token = next(filter(None, map(self._tokens.verify, presented_tokens(scope))), None)
+        if token is None:
+            await _respond(send, 401)
+            return
+        # Only the operator token may replace itself: a named (perhaps expiring) admin token
+        # must not be able to mint a permanent one.
+        if path == REGENERATE_PATH and not self._tokens.is_operator(token):
+            await _respond(send, 403)
+            return
+        await self.app(_without_authorization(scope), receive, send)
+
+
+def presented_tokens(scope: Scope) -> list[bytes]:
+    """The tokens a request carries: the Authorization header's (`Bearer <t>`, `Token <t>`, or
+    Basic with the token as password), and `?p=` on the v1 endpoints."""
+    found = []
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            token = _from_authorization(value)
+            if token:
+                found.append(token)
+            break
+    if scope["path"] in _V1_PATHS and b"p=" in scope["query_string"]:
+        found += [value.encode("latin-1")
+                  for name, value in parse_qsl(scope["query_string"].decode("latin-1"))
+                  if name == "p" and value]
+    return found
+
+
+def _from_authorization(value: bytes) -> bytes | None:
+    scheme, _, credentials = value.strip().partition(b" ")
+    scheme, credentials = scheme.lower(), credentials.strip()
+    if scheme in (b"bearer", b"token"):
+        return credentials or None
+    if scheme == b"basic":
+        try:
+            decoded = base64.b64decode(credentials, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+        _user, sep, password = decoded.partition(b":")
+        return password if sep and password else None
+    return None
+
+
+def _without_authorization(scope: Scope) -> Scope:
+    headers = scope["headers"]
+    if not any(name == b"authorization" for name, _ in headers):
+        return scope
+    scope = dict(scope)
+    scope["headers"] = [(n, v) for n, v in headers if n != b"authorization"]
+    return scope
+
+
+async def _respond(send: Send, status: int, body: bytes = b"") -> None:
+    headers = [(b"content-length", str(len(body)).encode())]
+    if body:
+        headers.append((b"content-type", b"application/json"))
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="timewell"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,93 @@
+"""InfluxQL endpoints: InfluxDB 1.x's `/query` and InfluxDB 3's `/api/v3/query_influxql`."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from timewell.catalog import DatabaseNotFound
+from timewell.errors import InvalidRequest
+from timewell.node import Node
+from timewell.query.formats import ResultFormat, render
+from timewell.query.influxql import InfluxQLEngine, InfluxQLSyntaxError, StatementResult
+from timewell.query.influxql.results import v1_csv, v1_json, v1_json_chunks, v3_table
+from timewell.server.body import read_body, read_json_object, str_field
+from timewell.server.query_routes import _check_params, _json_params
+
+_CSV_TYPES = ("application/csv", "text/csv")
+
+
+def routes(node: Node) -> list[Route]:
+    limit = node.settings.max_http_request_size
+    influxql = InfluxQLEngine(node.catalog, node.query)
+
+    async def query_v1(request: Request) -> Response:
+        args = dict(request.query_params)
+        if request.method == "POST":
+            content_type = request.headers.get("content-type", "")
+            if content_type.startswith("application/x-www-form-urlencoded"):
+                body = await read_body(request, limit)
+                args.update(parse_qsl(body.decode(errors="replace"), keep_blank_values=True))
+        text = args.get("q", "")
+        if not text.strip():
+            return JSONResponse({"error": 'missing required parameter "q"'}, 400)
+        params = _check_params(_json_params(args["params"])) if args.get("params") else None
+        epoch = args.get("epoch") or None
+        try:
+            results = await run_in_threadpool(influxql.execute, text, args.get("db") or None,
+                                              params, args.get("rp") or None)
+        except InfluxQLSyntaxError as e:
+            return JSONResponse({"error": str(e)}, 400)
+        accept = request.headers.get("accept", "")
+        if any(t in accept for t in _CSV_TYPES):
+            return Response(v1_csv(results, epoch), media_type="text/csv")
+        if args.get("chunked", "").lower() == "true":
+            size = int(args["chunk_size"]) if args.get("chunk_size", "").isdigit() else 0
+            chunks = v1_json_chunks(results, epoch, size)
+            return StreamingResponse(iterate_in_threadpool(chunks),
+                                     media_type="application/json")
+        return Response(v1_json(results, epoch), media_type="application/json")
+
+    async def query_v3(request: Request) -> Response:
+        if request.method == "GET":
+            args = dict(request.query_params)
+            if "params" in args:
+                args["params"] = _json_params(args["params"])
+        else:
+            args = await read_json_object(request, limit)
+        database = str_field(args, "db")
+        text = str_field(args, "q")
+        if not database:
+            raise InvalidRequest("'db' is empty: name the database to query")
+        if not text or not text.strip():
+            raise InvalidRequest("'q' is empty: send an InfluxQL query")
+        fmt_text = str_field(args, "format", required=False)
+        fmt = (ResultFormat.parse(fmt_text) if fmt_text
+               else ResultFormat.from_accept(request.headers.get("accept")))
+        params = _check_params(args.get("params"))
+        try:
+            results = await run_in_threadpool(influxql.execute, text, database, params)
+        except InfluxQLSyntaxError as e:
+            raise InvalidRequest(str(e)) from None
+        _raise_first_error(results, database)
+        table = v3_table([s for r in results for s in r.series])
+        body = await run_in_threadpool(render, table, fmt)
+        return Response(body, media_type=fmt.media_type)
+
+    return [
+        Route("/query", query_v1, methods=["GET", "POST"]),
+        Route("/api/v3/query_influxql", query_v3, methods=["GET", "POST"]),
+    ]
+
+
+def _raise_first_error(results: list[StatementResult], database: str) -> None:
+    failed = next((r for r in results if r.error is not None), None)
+    if failed is None:
+        return
+    if failed.error.startswith("database not found"):
+        raise DatabaseNotFound(database)
+    raise InvalidRequest(failed.error)

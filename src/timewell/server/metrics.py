@@ -1,0 +1,165 @@
+"""`/metrics`: the node's counters in Prometheus text format.
+
+One `CollectorRegistry` per node (never prometheus-client's global one). HTTP requests are
+counted by an ASGI middleware under their route template (`/api/v3/engine/{path:path}`, not
+the raw path) so the label set stays bounded; writes, WAL flushes and queries are observed
+through hooks of the write service, the WAL (as a subscriber) and the query log; the processing
+engine's per-trigger counters are read from its stats when scraped.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+from prometheus_client.exposition import generate_latest
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from timewell.engine.stats import EngineStats
+from timewell.node import Node
+from timewell.query.log import QueryRecord
+from timewell.storage.wal import WalFlush
+
+_FAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                 5.0, 10.0, 30.0)
+_UNMATCHED = "unmatched"
+_ROUTE_CACHE_LIMIT = 4096
+
+
+class NodeMetrics:
+    def __init__(self, node: Node) -> None:
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self.http_requests = Counter(
+            "timewell_http_requests", "HTTP requests answered, by route template and status.",
+            ["method", "endpoint", "status"], registry=registry)
+        self.http_duration = Histogram(
+            "timewell_http_request_duration_seconds",
+            "Time from request start to the end of the response, by route template.",
+            ["method", "endpoint"], buckets=_FAST_BUCKETS, registry=registry)
+        self.lines_written = Counter(
+            "timewell_write_lines", "Lines of line protocol written, per database.",
+            ["database"], registry=registry)
+        self.lines_rejected = Counter(
+            "timewell_write_lines_rejected", "Lines of line protocol rejected, per database.",
+            ["database"], registry=registry)
+        self.wal_flush = Histogram(
+            "timewell_wal_flush_duration_seconds",
+            "Time to write and fsync one WAL file.", buckets=_FAST_BUCKETS, registry=registry)
+        self.query_duration = Histogram(
+            "timewell_query_duration_seconds", "Query run time, by language and outcome.",
+            ["query_type", "success"], buckets=_FAST_BUCKETS, registry=registry)
+        registry.register(_TriggerCollector(node.engine.stats))
+        self._wal = node.wal
+        node.wal.subscribe(self)
+        node.writer.observers.append(self._on_write)
+        node.query.log.observers.append(self._on_query)
+
+    def on_flush(self, flush: WalFlush) -> None:
+        if not flush.replayed:
+            self.wal_flush.observe(self._wal.last_flush_seconds)
+
+    def _on_write(self, database: str, written: int, rejected: int) -> None:
+        if written:
+            self.lines_written.labels(database).inc(written)
+        if rejected:
+            self.lines_rejected.labels(database).inc(rejected)
+
+    def _on_query(self, record: QueryRecord) -> None:
+        if record.duration_ns is not None:
+            self.query_duration.labels(record.query_type, str(record.success).lower()).observe(
+                record.duration_ns / 1e9)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _TriggerCollector:
+    """Per-trigger runs, errors and run durations from the engine's stats, when scraped."""
+
+    def __init__(self, stats: EngineStats) -> None:
+        self._stats = stats
+
+    def collect(self):
+        labels = ["database", "trigger"]
+        runs = CounterMetricFamily("timewell_trigger_runs", "Plugin runs per trigger.",
+                                   labels=labels)
+        errors = CounterMetricFamily("timewell_trigger_errors",
+                                     "Plugin runs that raised, per trigger.", labels=labels)
+        durations = SummaryMetricFamily("timewell_trigger_run_duration_seconds",
+                                        "Plugin run time per trigger.", labels=labels)
+        recent = GaugeMetricFamily(
+            "timewell_trigger_recent_run_duration_seconds",
+            "Quantiles of the last 1000 plugin run times per trigger.",
+            labels=[*labels, "quantile"])
+        for database, trigger, stats in sorted(self._stats.snapshot(),
+                                               key=lambda item: item[:2]):
+            key = [database, trigger]
+            runs.add_metric(key, stats.runs)
+            errors.add_metric(key, stats.errors)
+            durations.add_metric(key, count_value=stats.runs, sum_value=stats.total_run_s)
+            ordered = sorted(stats.durations_s)
+            for q in (0.5, 0.99):
+                if ordered:
+                    value = ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+                    recent.add_metric([*key, str(q)], value)
+        yield from (runs, errors, durations, recent)
+
+
+class HttpMetricsMiddleware:
+    """Counts and times every HTTP request under its route template."""
+
+    def __init__(self, app: ASGIApp, metrics: NodeMetrics, routes: list[BaseRoute]) -> None:
+        self.app = app
+        self._metrics = metrics
+        self._routes = routes
+        self._templates: dict[tuple[str, str], str] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            method = scope["method"]
+            endpoint = self._template(method, scope)
+            self._metrics.http_requests.labels(method, endpoint, str(status)).inc()
+            self._metrics.http_duration.labels(method, endpoint).observe(
+                time.perf_counter() - started)
+
+    def _template(self, method: str, scope: Scope) -> str:
+        key = (method, scope["path"])
+        template = self._templates.get(key)
+        if template is None:
+            template = _UNMATCHED
+            for route in self._routes:
+                match, _ = route.matches(scope)
+                if match is not Match.NONE:
+                    template = getattr(route, "path", _UNMATCHED)
+                    break
+            if len(self._templates) < _ROUTE_CACHE_LIMIT:
+                self._templates[key] = template
+        return template
+
+
+def routes(metrics: NodeMetrics) -> list[Route]:
+    async def scrape(request: Request) -> Response:
+        body = await run_in_threadpool(metrics.render)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    return [Route("/metrics", scrape, methods=["GET"])]

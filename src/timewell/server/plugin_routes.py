@@ -1,0 +1,100 @@
+"""Plugin code and packages: the plugin file API and the plugin environment's installs."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path, PurePosixPath
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from timewell.engine.environment import PackageManagerDisabled
+from timewell.engine.repository import content_version
+from timewell.errors import InvalidRequest
+from timewell.node import Node
+from timewell.server.body import read_json_object, str_field
+
+
+def routes(node: Node) -> list[Route]:
+    limit = node.settings.max_http_request_size
+    engine = node.engine
+
+    async def install_packages(request: Request) -> Response:
+        data = await read_json_object(request, limit)
+        packages = data.get("packages")
+        if not isinstance(packages, list) or not packages:
+            raise InvalidRequest("'packages' must be a non-empty list of package names")
+        return await _installing(engine.environment.install(packages))
+
+    async def install_requirements(request: Request) -> Response:
+        data = await read_json_object(request, limit)
+        text = str_field(data, "requirements", required=False)
+        if text is None:
+            path = Path(str_field(data, "requirements_location")).expanduser()
+            if not path.is_absolute() and engine.plugins.root is not None:
+                path = engine.plugins.root / path
+            return await _installing(engine.environment.install(requirements=path))
+        # timewell: the file's content, for a client on another machine
+        with tempfile.TemporaryDirectory(prefix="timewell-requirements-") as folder:
+            path = Path(folder) / "requirements.txt"
+            path.write_text(text)
+            return await _installing(engine.environment.install(requirements=path))
+
+    async def upload_file(request: Request) -> Response:
+        data = await read_json_object(request, limit)
+        name = str_field(data, "plugin_name")
+        content = str_field(data, "content")
+        await run_in_threadpool(engine.files.write, name, content)
+        return JSONResponse({"plugin_name": name, "version": content_version(content.encode())})
+
+    async def replace_file(request: Request) -> Response:
+        data = await read_json_object(request, limit)
+        database = request.query_params.get("db") or str_field(data, "db")
+        trigger, path = engine.trigger_plugin(database, str_field(data, "plugin_name"))
+        content = str_field(data, "content")
+        name = trigger.plugin_filename
+        if path.is_dir():
+            inner = str_field(data, "relative_path", required=False)
+            if inner is None:
+                raise InvalidRequest(f"trigger '{trigger.name}' runs the plugin directory "
+                                     f"{name}: name the file to replace with relative_path, "
+                                     "or replace the whole directory with PUT "
+                                     "/api/v3/plugins/directory")
+            if PurePosixPath(inner).is_absolute() or ".." in PurePosixPath(inner).parts:
+                raise InvalidRequest(f"relative_path '{inner}' must stay inside {name}")
+            name = f"{name.rstrip('/')}/{inner}"
+        await run_in_threadpool(engine.files.write, name, content)
+        return JSONResponse({"plugin_name": trigger.name, "file": name,
+                             "version": content_version(content.encode())})
+
+    async def replace_directory(request: Request) -> Response:
+        data = await read_json_object(request, limit)
+        database = request.query_params.get("db") or str_field(data, "db")
+        trigger, path = engine.trigger_plugin(database, str_field(data, "plugin_name"))
+        files = data.get("files")
+        if not isinstance(files, list) or not files or not all(isinstance(f, dict)
+                                                               for f in files):
+            raise InvalidRequest("'files' must be a non-empty list of "
+                                 '{"relative_path": ..., "content": ...}')
+        pairs = [(str_field(f, "relative_path"), str_field(f, "content")) for f in files]
+        await run_in_threadpool(engine.files.replace_directory, path, pairs)
+        return JSONResponse({"plugin_name": trigger.name, "files": len(pairs)})
+
+    environment = "/api/v3/configure/plugin_environment"
+    return [
+        Route(f"{environment}/install_packages", install_packages, methods=["POST"]),
+        Route(f"{environment}/install_requirements", install_requirements, methods=["POST"]),
+        Route("/api/v3/plugins/files", upload_file, methods=["POST"]),
+        Route("/api/v3/plugins/files", replace_file, methods=["PUT"]),
+        Route("/api/v3/plugins/directory", replace_directory, methods=["PUT"]),
+    ]
+
+
+async def _installing(install) -> Response:
+    try:
+        result = await install
+    except PackageManagerDisabled as e:
+        return JSONResponse({"error": str(e)}, 403)
+    return JSONResponse(result.to_json())

@@ -1,0 +1,276 @@
+"""Differential test: timewell's v1 `/query` against a real InfluxDB 1.x on the same data.
+
+The test starts `influxd` (Debian's `influxdb` package) on loopback ports with a throwaway
+config, writes the same line protocol to both servers through `/write`, and compares the
+answers to every InfluxQL statement form timewell supports. It is skipped, with a message,
+where `influxd` is not installed (`.ci/run` installs it when it can).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+DB = "diff"
+S = 1_000_000_000
+BASE = 1_700_000_000 * S  # 2023-11-14T22:13:20Z
+START = "'2023-11-14T22:10:00Z'"
+END = "'2023-11-14T23:10:00Z'"
+RANGE = f"time >= {START} AND time < {END}"
+
+
+def dataset(now_ns: int) -> str:
+    rng = random.Random(7)
+    lines = []
+    for i in range(150):
+        host = f"h{i % 3 + 1}"
+        region = {"h1": "east", "h2": "west"}.get(host)
+        tags = f"host={host}" + (f",region={region}" if region else "")
+        fields = [f"idle={rng.randint(0, 100)}i"]
+        if i % 7 != 3:
+            fields.append(f"usage={round(rng.uniform(0, 100), 2)}")
+        if i % 11 == 0:
+            fields.append(f'note="n{i}"')
+        t = BASE + i * 19 * S + rng.randint(0, 5) * S
+        lines.append(f"cpu,{tags} {','.join(fields)} {t}")
+    for i in range(40):
+        host = f"h{i % 2 + 1}"
+        t = BASE + i * 61 * S
+        lines.append(f"mem,host={host} free={rng.randint(1000, 9000)}i,"
+                     f"used={round(rng.uniform(0, 1), 3)} {t}")
+    for i in range(10):
+        lines.append(f"cpu_extra,host=h9 usage={i * 1.5} {BASE + i * 300 * S}")
+    for i in range(5):
+        lines.append(f"recent,host=h1 value={i}i {now_ns - (40 - i) * 60 * S}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def influxdb1(tmp_path_factory):
+    influxd = shutil.which("influxd")
+    if influxd is None:
+        pytest.skip("InfluxDB 1.x is not installed (Debian package 'influxdb', "
+                    "`apt-get install influxdb`): differential InfluxQL test skipped")
+    root = tmp_path_factory.mktemp("influxdb1")
+    http_port, rpc_port = free_port(), free_port()
+    config = root / "influxdb.conf"
+    config.write_text(f"""
+reporting-disabled = true
+bind-address = "127.0.0.1:{rpc_port}"
+[meta]
+  dir = "{root}/meta"
+[data]
+  dir = "{root}/data"
+  wal-dir = "{root}/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:{http_port}"
+  log-enabled = false
+[continuous_queries]
+  enabled = false
+""")
+    log = open(root / "influxd.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen([influxd, "-config", str(config)], stdout=log,
+                               stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{http_port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/ping", timeout=1).status_code == 204:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            log.close()
+            pytest.fail(f"influxd did not start:\n{(root / 'influxd.log').read_text()}")
+        time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(30)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def servers(influxdb1, shared_server):
+    body = dataset(time.time_ns())
+    response = httpx.post(f"{influxdb1}/query", data={"q": f"CREATE DATABASE {DB}"})
+    assert response.status_code == 200, response.text
+    for url in (influxdb1, shared_server.url):
+        response = httpx.post(f"{url}/write", params={"db": DB}, content=body, timeout=30)
+        assert response.status_code == 204, (url, response.text)
+    return influxdb1, shared_server.url
+
+
+def ask(url: str, q: str, **params) -> httpx.Response:
+    return httpx.get(f"{url}/query", params={"db": DB, "q": q, **params}, timeout=30)
+
+
+def same(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return (isinstance(a, int | float) and isinstance(b, int | float)
+                and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9))
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return a == b
+
+
+STATEMENTS = [
+    # raw selection
+    "SELECT * FROM cpu",
+    "SELECT usage, host FROM cpu WHERE host = 'h1'",
+    "SELECT usage FROM cpu WHERE host != 'h1'",
+    "SELECT idle, region FROM cpu WHERE region = ''",
+    "SELECT usage FROM cpu WHERE host =~ /h[12]/",
+    "SELECT usage FROM cpu WHERE region !~ /ea/",
+    "SELECT usage FROM cpu WHERE usage > 50 AND host = 'h2'",
+    "SELECT note FROM cpu",
+    f"SELECT idle FROM cpu WHERE time >= '2023-11-14T22:30:00Z' AND time <= {END}",
+    "SELECT idle FROM cpu WHERE time > 1700001000000ms AND time < 1700001500s",
+    "SELECT value FROM recent WHERE time > now() - 1h",
+    "SELECT usage * 2, idle / 3, usage + idle FROM cpu WHERE host = 'h3'",
+    "SELECT usage FROM /^cpu/",
+    "SELECT usage FROM cpu WHERE host = 'h1' OR (host = 'h2' AND usage < 20)",
+    "SELECT * FROM cpu GROUP BY host",
+    "SELECT /us/ FROM cpu",
+    "SELECT *::field FROM mem",
+    'SELECT "usage" FROM "diff"."autogen"."cpu" WHERE "host" = \'h3\'',
+    "SELECT free FROM diff..mem",
+    "SELECT usage FROM nonexistent",
+    "SELECT count(usage) FROM cpu WHERE time > now()",
+    "SELECT * FROM /^(mem|cpu_extra)$/",
+    "SELECT usage FROM cpu ORDER BY time DESC LIMIT 5",
+    "SELECT usage FROM cpu LIMIT 3 OFFSET 4",
+    "SELECT usage FROM cpu GROUP BY host LIMIT 2",
+    "SELECT usage FROM cpu GROUP BY * ORDER BY time DESC LIMIT 2",
+    "SELECT usage FROM cpu GROUP BY host SLIMIT 2 SOFFSET 1",
+    # aggregates
+    "SELECT mean(usage), median(usage), count(usage), sum(idle), min(usage), max(usage) FROM cpu",
+    "SELECT first(usage), last(usage), spread(idle), stddev(usage) FROM cpu",
+    "SELECT percentile(usage, 90), percentile(idle, 5), percentile(idle, 50) FROM cpu",
+    "SELECT max(usage) FROM cpu",
+    "SELECT min(idle) FROM cpu WHERE host = 'h2'",
+    "SELECT last(note) FROM cpu",
+    "SELECT percentile(usage, 25) FROM cpu",
+    "SELECT mean(*) FROM cpu",
+    "SELECT count(*) FROM mem",
+    "SELECT mean(usage) AS m, mean(usage) FROM cpu",
+    "SELECT max(usage) - min(usage) FROM cpu",
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE}",
+    "SELECT mean(usage), count(idle) FROM cpu GROUP BY host",
+    "SELECT max(usage) FROM cpu GROUP BY *",
+    "SELECT sum(idle) FROM cpu GROUP BY region",
+    # GROUP BY time and fill
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(5m)",
+    f"SELECT count(usage) FROM cpu WHERE {RANGE} GROUP BY time(5m)",
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(1m) fill(none)",
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} AND host = 'h1' GROUP BY time(1m) fill(previous)",
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} AND host = 'h1' GROUP BY time(1m) fill(linear)",
+    f"SELECT mean(idle) FROM cpu WHERE {RANGE} AND host = 'h1' GROUP BY time(1m) fill(linear)",
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} AND host = 'h1' GROUP BY time(1m) fill(0)",
+    f"SELECT max(idle) FROM cpu WHERE {RANGE} GROUP BY time(10m), host",
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(10m, 3m) fill(none)",
+    f"SELECT count(idle), mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(7m), * fill(null)",
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(5m) ORDER BY time DESC LIMIT 3",
+    f"SELECT sum(free) FROM mem WHERE {RANGE} GROUP BY time(15m), host LIMIT 2 OFFSET 1",
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(10m), host SLIMIT 1",
+    f"SELECT first(usage), last(usage) FROM cpu WHERE {RANGE} GROUP BY time(20m)",
+    f"SELECT percentile(usage, 50), median(usage) FROM cpu WHERE {RANGE} GROUP BY time(20m)",
+    f"SELECT stddev(idle), spread(usage) FROM cpu WHERE {RANGE} GROUP BY time(20m)",
+    "SELECT mean(usage) FROM cpu GROUP BY time(10m) fill(none)",
+    # SHOW
+    "SHOW DATABASES",
+    "SHOW MEASUREMENTS",
+    "SHOW MEASUREMENTS WITH MEASUREMENT =~ /cpu/",
+    "SHOW MEASUREMENTS LIMIT 2 OFFSET 1",
+    "SHOW TAG KEYS",
+    "SHOW TAG KEYS FROM cpu",
+    'SHOW TAG VALUES WITH KEY = "host"',
+    'SHOW TAG VALUES FROM cpu WITH KEY IN ("host", "region")',
+    "SHOW TAG VALUES FROM cpu WITH KEY =~ /reg/",
+    "SHOW FIELD KEYS",
+    "SHOW MEASUREMENTS WHERE host = 'h9'",
+    "SHOW TAG KEYS WHERE host = 'h3'",
+    "SHOW TAG VALUES WITH KEY = \"host\" WHERE region = 'east'",
+    "SHOW FIELD KEYS FROM mem",
+    "SHOW RETENTION POLICIES",
+    f"SHOW RETENTION POLICIES ON {DB}",
+    # several statements
+    "SELECT count(usage) FROM cpu; SELECT count(free) FROM mem",
+    # statements answered with an error
+    "SELECT mean(usage), idle FROM cpu",
+]
+
+
+@pytest.mark.parametrize("statement", STATEMENTS)
+def test_same_answer_as_influxdb1(servers, statement):
+    reference, timewell = servers
+    expected = ask(reference, statement)
+    actual = ask(timewell, statement)
+    assert actual.status_code == expected.status_code
+    assert same(actual.json(), expected.json()), (
+        f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+
+
+@pytest.mark.parametrize("epoch", ["ns", "u", "ms", "s", "m", "h"])
+def test_epoch(servers, epoch):
+    reference, timewell = servers
+    statement = f"SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(30m), host"
+    assert same(ask(timewell, statement, epoch=epoch).json(),
+                ask(reference, statement, epoch=epoch).json())
+
+
+def test_bound_parameters(servers):
+    reference, timewell = servers
+    statement = "SELECT usage FROM cpu WHERE host = $host AND usage > $min"
+    params = {"params": '{"host": "h2", "min": 60}'}
+    assert same(ask(timewell, statement, **params).json(),
+                ask(reference, statement, **params).json())
+
+
+def test_unknown_database(servers):
+    reference, timewell = servers
+    for statement in ("SELECT usage FROM cpu", "SHOW MEASUREMENTS"):
+        expected = httpx.get(f"{reference}/query", params={"db": "nope", "q": statement})
+        actual = httpx.get(f"{timewell}/query", params={"db": "nope", "q": statement})
+        assert actual.json() == expected.json()
+
+
+def test_csv(servers):
+    reference, timewell = servers
+    statement = (f"SELECT max(usage), min(idle) FROM cpu WHERE {RANGE} GROUP BY time(20m), host;"
+                 "SHOW TAG KEYS")
+    headers = {"Accept": "application/csv"}
+    expected = httpx.get(f"{reference}/query", params={"db": DB, "q": statement},
+                         headers=headers)
+    actual = httpx.get(f"{timewell}/query", params={"db": DB, "q": statement}, headers=headers)
+    assert actual.text.splitlines() == expected.text.splitlines()
+
+
+def test_chunked(servers):
+    reference, timewell = servers
+    params = {"q": "SELECT usage FROM cpu GROUP BY host", "chunked": "true", "chunk_size": "20"}
+    expected = [httpx.Response(200, content=line).json()
+                for line in ask(reference, **params).text.splitlines()]
+    actual = [httpx.Response(200, content=line).json()
+              for line in ask(timewell, **params).text.splitlines()]
+    assert same(actual, expected)
+
+
+def test_parse_errors(servers):
+    reference, timewell = servers
+    for statement in ("SELEC usage FROM cpu", "SELECT usage FROM cpu LIMIT x"):
+        expected, actual = ask(reference, statement), ask(timewell, statement)
+        assert (actual.status_code, actual.json()) == (expected.status_code, expected.json())
