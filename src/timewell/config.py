@@ -44,6 +44,7 @@ class Settings:
     max_query_result_bytes: int = 100 * 1024 * 1024
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    flight_bind: str | None = None  # None: Arrow Flight shares the HTTP port
     log_level: str = "info"
 
     @property

@@ -42,6 +42,9 @@ def _env(name: str, *aliases: str) -> list[str]:
               help="Interrupt a plugin run after this long (e.g. 30s); default: no limit.")
 @click.option("--without-auth", is_flag=True, envvar=_env("WITHOUT_AUTH", "START_WITHOUT_AUTH"),
               help="Accept requests without a token (local experiments only).")
+@click.option("--flight-bind", default=None, envvar=_env("FLIGHT_BIND"),
+              help="Serve Arrow Flight on its own HOST:PORT instead of sharing the HTTP port "
+                   "(clients then need query_port_overwrite).")
 @click.option("--log-level", default="info", show_default=True, envvar=_env("LOG_LEVEL"),
               type=click.Choice(["debug", "info", "warning", "error"]))
 @security_options
@@ -49,14 +52,19 @@ def _env(name: str, *aliases: str) -> list[str]:
 @plugin_environment_options
 def serve(data_dir: Path, node_id: str, http_bind: str, object_store: str,
           wal_flush_interval: str, max_http_request_size: int, plugin_dir: Path | None,
-          plugin_timeout: str | None, without_auth: bool, log_level: str, security: dict,
-          plugin_environment: dict, **storage_flags) -> None:
+          plugin_timeout: str | None, without_auth: bool, flight_bind: str | None,
+          log_level: str, security: dict, plugin_environment: dict,
+          **storage_flags) -> None:
     """Run the timewell server."""
     interval_ns = _checked(parse_duration_ns, wal_flush_interval, "--wal-flush-interval")
     if interval_ns < 10_000_000:
         raise click.BadParameter("must be at least 10ms", param_hint="--wal-flush-interval")
     if ":" not in http_bind or not http_bind.rsplit(":", 1)[1].isdigit():
         raise click.BadParameter("use HOST:PORT, e.g. 127.0.0.1:8181", param_hint="--http-bind")
+    if flight_bind is not None and (":" not in flight_bind
+                                    or not flight_bind.rsplit(":", 1)[1].isdigit()):
+        raise click.BadParameter("use HOST:PORT, e.g. 127.0.0.1:8182",
+                                 param_hint="--flight-bind")
     if max_http_request_size <= 0:
         raise click.BadParameter("must be positive", param_hint="--max-http-request-size")
     timeout_s = None
@@ -71,7 +79,7 @@ def serve(data_dir: Path, node_id: str, http_bind: str, object_store: str,
         object_store=object_store, wal_flush_interval_s=interval_ns / 1e9,
         max_http_request_size=max_http_request_size, plugin_dir=plugin_dir,
         plugin_timeout_s=timeout_s,
-        without_auth=without_auth, log_level=log_level,
+        without_auth=without_auth, flight_bind=flight_bind, log_level=log_level,
         storage=storage_settings(**storage_flags), **security, **plugin_environment,
     )
     if object_store == "s3" and not settings.storage.bucket:
@@ -92,13 +100,15 @@ def run(settings: Settings) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     node = Node(settings)
     app = build_app(node)
-    # Arrow Flight answers on the HTTP port: HTTP/2 connections go to its private socket.
-    # `authorize` is the hook for token checks on Flight calls (default: allow).
-    flight = FlightEndpoint(node, authorize=None)
+    # Arrow Flight answers on the HTTP port (HTTP/2 connections go to its private socket),
+    # or on --flight-bind. `authorize` is the hook for token checks on Flight calls.
+    flight = FlightEndpoint(node, settings.flight_bind, authorize=None)
+    http = (http_protocol() if settings.flight_bind
+            else port_sharing_protocol(http_protocol(), flight.socket_path))
     config = uvicorn.Config(app, host=settings.host, port=settings.port,
                             log_level=settings.log_level, access_log=False,
                             timeout_graceful_shutdown=30, lifespan="on",
-                            http=port_sharing_protocol(http_protocol(), flight.socket_path),
+                            http=http,
                             h11_max_incomplete_event_size=MAX_HEAD_BYTES,
                             ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key)
     class GracefulServer(uvicorn.Server):

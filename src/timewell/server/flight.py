@@ -265,17 +265,26 @@ def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
 
 
 class FlightEndpoint:
-    """The Flight server on a private Unix socket in its own temporary directory."""
+    """The Flight server: on `bind` (HOST:PORT) if given, else on a private Unix socket (in
+    its own temporary directory) that the HTTP port's HTTP/2 connections are spliced to."""
 
-    def __init__(self, node: Node, authorize: Authorize | None = None) -> None:
-        self._dir = tempfile.mkdtemp(prefix="timewell-flight-")
-        os.chmod(self._dir, 0o700)
-        self.socket_path = os.path.join(self._dir, "flight.sock")
-        self.server = FlightQueryServer(node, flight.Location.for_grpc_unix(self.socket_path),
-                                        authorize)
+    def __init__(self, node: Node, bind: str | None = None,
+                 authorize: Authorize | None = None) -> None:
+        self._dir: str | None = None
+        self.socket_path: str | None = None
+        if bind is not None:
+            host, port = bind.rsplit(":", 1)
+            location = flight.Location.for_grpc_tcp(host.strip("[]"), int(port))
+        else:
+            self._dir = tempfile.mkdtemp(prefix="timewell-flight-")
+            os.chmod(self._dir, 0o700)
+            self.socket_path = os.path.join(self._dir, "flight.sock")
+            location = flight.Location.for_grpc_unix(self.socket_path)
+        self.server = FlightQueryServer(node, location, authorize)
 
     def close(self) -> None:
         try:
             self.server.shutdown()
         finally:
-            shutil.rmtree(self._dir, ignore_errors=True)
+            if self._dir is not None:
+                shutil.rmtree(self._dir, ignore_errors=True)

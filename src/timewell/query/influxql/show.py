@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
-from timewell.catalog import Catalog
+from timewell.catalog import Catalog, DatabaseNotFound
 from timewell.catalog.model import ColumnType, Database
 from timewell.query.influxql import ast
 from timewell.query.influxql.results import Series
@@ -43,7 +42,10 @@ class Shows:
                                   "default"], rows)]
 
     def measurements(self, stmt: ast.ShowMeasurements, database: str) -> list[Series]:
-        schemas = self._schemas(database, [])
+        try:
+            schemas = self._schemas(database, [])
+        except DatabaseNotFound:
+            return []  # as 1.x answers
         names = [n for n in schemas if _name_matches(n, stmt.name_op, stmt.name)]
         if stmt.condition is not None:
             names = [n for n in names if self._has_rows(database, n, schemas[n], stmt.condition)]
@@ -185,9 +187,6 @@ def _decimal(value: int, unit: int) -> str:
         return str(whole)
     digits = len(str(unit)) - 1
     return f"{whole}.{str(fraction).zfill(digits).rstrip('0')}"
-
-
-ShowHandler = Callable[..., list[Series]]
 
 
 def check_database(database: str | None) -> str:

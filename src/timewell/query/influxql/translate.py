@@ -47,7 +47,10 @@ class Projection:
 
     columns: list[OutputColumn]
     aggregate: bool
-    selector_time: bool  # one selector, no GROUP BY time: rows carry the selected point's time
+    # The lone selector call (max, first, percentile...) when it is the statement's only call:
+    # plain fields beside it take their values from the point it selects.
+    selector: ast.Call | None = None
+    selector_time: bool = False  # ... and without GROUP BY time rows carry that point's time
 
 
 @dataclass
@@ -104,19 +107,23 @@ def project(stmt: ast.SelectStatement, schemas: Mapping[str, Schema],
     columns = [OutputColumn(n, e) for n, (_, e) in zip(names, expanded, strict=True)]
     calls = [any(isinstance(n, ast.Call) and n.name != "now" for n in ast.walk(c.expr))
              for c in columns]
-    if any(calls) and not all(calls):
+    lone = [c.expr for c, is_call in zip(columns, calls, strict=True) if is_call]
+    selector = (lone[0] if len(lone) == 1 and isinstance(lone[0], ast.Call)
+                and lone[0].name in SELECTORS else None)
+    if any(calls) and not all(calls) and not (
+            selector is not None and all(isinstance(c.expr, ast.VarRef)
+                                         for c, is_call in zip(columns, calls, strict=True)
+                                         if not is_call)):
         raise InfluxQLError("mixing aggregate and non-aggregate queries is not supported")
-    aggregate = bool(calls) and all(calls)
+    aggregate = any(calls)
     if stmt.group_by_time and not aggregate:
         raise InfluxQLError("GROUP BY requires at least one aggregate function")
     for column in columns:
         for node in ast.walk(column.expr):
             if isinstance(node, ast.Call):
                 _check_call(node)
-    selector_time = (aggregate and stmt.group_by_time is None and len(columns) == 1
-                     and isinstance(columns[0].expr, ast.Call)
-                     and columns[0].expr.name in SELECTORS)
-    return Projection(columns, aggregate, selector_time)
+    return Projection(columns, aggregate, selector,
+                      selector is not None and stmt.group_by_time is None)
 
 
 def _expand(item: ast.Field, fields: dict[str, ColumnType],
@@ -215,8 +222,14 @@ def measurement_query(stmt: ast.SelectStatement, projection: Projection, measure
         group.insert(0, bucket)
     presence, counts = [], []
     for i, column in enumerate(projection.columns):
-        select.append(f"{value_sql(column.expr, schema)} AS __c{i}")
-        first_field = next((n for n in ast.walk(column.expr) if isinstance(n, ast.VarRef)), None)
+        expr = column.expr
+        if isinstance(expr, ast.VarRef) and projection.selector is not None:
+            value = selected_value_sql(projection.selector, value_sql(expr, schema), schema)
+            expr = projection.selector  # present where the selector found a point
+        else:
+            value = value_sql(expr, schema)
+        select.append(f"{value} AS __c{i}")
+        first_field = next((n for n in ast.walk(expr) if isinstance(n, ast.VarRef)), None)
         if first_field is not None and _is_field(schema, first_field):
             select.append(f"count({ident(first_field.name)}) AS __p{i}")
             presence.append(f"__p{i}")
@@ -224,7 +237,9 @@ def measurement_query(stmt: ast.SelectStatement, projection: Projection, measure
             presence.append(None)
         counts.append(isinstance(column.expr, ast.Call) and column.expr.name == "count")
     if projection.selector_time:
-        select.append(f"{selector_time_sql(projection.columns[0].expr, schema)} AS __selected")
+        assert projection.selector is not None
+        select.append(f"{selected_value_sql(projection.selector, 'time', schema)} "
+                      "AS __selected")
     sql = f"SELECT {', '.join(select)} FROM {source}{_where(where)}"
     if group:
         sql += f" GROUP BY {', '.join(group)}"
@@ -341,23 +356,23 @@ def _percentile_index(call: ast.Call, column: str) -> str:
     return f"CAST(floor(count({column}) * {float(percent)!r} / 100.0 + 0.5) AS BIGINT)"
 
 
-def selector_time_sql(call: ast.Call, schema: Schema) -> str:
-    """The time of the point a lone selector picks (earliest on ties, as 1.x picks)."""
+def selected_value_sql(call: ast.Call, value: str, schema: Schema) -> str:
+    """`value` (SQL) at the point a selector picks: the earliest on ties, as 1.x picks."""
     arg = call.args[0]
     assert isinstance(arg, ast.VarRef)
     if not _is_field(schema, arg):
-        return "CAST(NULL AS TIMESTAMP)"
+        return "NULL"
     column = ident(arg.name)
     present = f"FILTER (WHERE {column} IS NOT NULL)"
     if call.name == "first":
-        return f"min(time) {present}"
+        return f"first_value({value} ORDER BY time ASC) {present}"
     if call.name == "last":
-        return f"max(time) {present}"
+        return f"last_value({value} ORDER BY time ASC) {present}"
     if call.name == "min":
-        return f"first_value(time ORDER BY {column} ASC, time ASC) {present}"
+        return f"first_value({value} ORDER BY {column} ASC, time ASC) {present}"
     if call.name == "max":
-        return f"first_value(time ORDER BY {column} DESC, time ASC) {present}"
-    return (f"array_element(array_agg(time ORDER BY {column}, time) {present}, "
+        return f"first_value({value} ORDER BY {column} DESC, time ASC) {present}"
+    return (f"array_element(array_agg({value} ORDER BY {column}, time) {present}, "
             f"{_percentile_index(call, column)})")
 
 

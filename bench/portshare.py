@@ -1,0 +1,131 @@
+"""What sharing the HTTP port with Arrow Flight costs: HTTP writes, routed and direct.
+
+Two servers in one run: one as shipped (every connection's first bytes are read to tell
+HTTP/1.1 from HTTP/2 before uvicorn gets the connection) and one with `--flight-bind` (uvicorn
+owns connections directly). Measured alternately, round by round:
+
+- bulk writes: `bench/ingest.py`'s load (10,000-line batches, 8 keep-alive connections,
+  sync writes), in lines/s;
+- connection churn, where a per-connection cost would show: single-line writes, each on a
+  new connection, in requests/s;
+- Flight: `SELECT 1` over gRPC through the shared port (spliced to the Flight server's Unix
+  socket) against the Flight server's own TCP port, median ms per query.
+
+    .venv/bin/python bench/portshare.py [--batches 150] [--rounds 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import httpx
+import pyarrow.flight as flight
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ingest  # noqa: E402 - the sibling benchmark's load generator
+
+CHURN_REQUESTS = 500
+FLIGHT_QUERIES = 200
+
+
+def start(data_dir: str, *extra: str) -> tuple[subprocess.Popen, str]:
+    return ingest.start_server(data_dir, *extra)
+
+
+async def churn(url: str, requests: int) -> float:
+    """Requests per second for single-line writes, each on a new connection (4 at a time)."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(requests):
+        queue.put_nowait(i)
+
+    async def worker() -> None:
+        while True:
+            try:
+                i = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+                response = await client.post("/api/v3/write_lp",
+                                             params={"db": "churn", "no_sync": "true"},
+                                             content=f"m,k=v f={i} {i + 1}".encode())
+                if response.status_code != 204:
+                    raise RuntimeError(response.text)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(4)))
+    return requests / (time.perf_counter() - started)
+
+
+def flight_ms(location: str, queries: int) -> float:
+    client = flight.FlightClient(location)
+    ticket = flight.Ticket(json.dumps({"database": "churn", "sql_query": "SELECT 1",
+                                       "query_type": "sql"}).encode())
+    client.do_get(ticket).read_all()  # connect and warm up
+    times = []
+    for _ in range(queries):
+        started = time.perf_counter()
+        client.do_get(ticket).read_all()
+        times.append(time.perf_counter() - started)
+    client.close()
+    return 1000 * statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=150)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    bodies = [ingest.make_batch(i) for i in range(args.batches)]
+    results: dict = {m: {"bulk": [], "churn": [], "flight_ms": []} for m in ("routed", "direct")}
+    flight_port = ingest.free_port()
+    with tempfile.TemporaryDirectory() as routed_dir, tempfile.TemporaryDirectory() as direct_dir:
+        routed, routed_url = start(routed_dir)
+        direct, direct_url = start(direct_dir, "--flight-bind", f"127.0.0.1:{flight_port}")
+        urls = {"routed": routed_url, "direct": direct_url}
+        flights = {"routed": routed_url.replace("http://", "grpc+tcp://"),
+                   "direct": f"grpc+tcp://127.0.0.1:{flight_port}"}
+        try:
+            for url in urls.values():
+                asyncio.run(ingest.run_load(url, bodies[:10], no_sync=False))  # warm up
+                asyncio.run(churn(url, 20))
+            for round_ in range(args.rounds):
+                order = ("routed", "direct") if round_ % 2 == 0 else ("direct", "routed")
+                for mode in order:
+                    results[mode]["bulk"].append(
+                        asyncio.run(ingest.run_load(urls[mode], bodies, no_sync=False)))
+                    results[mode]["churn"].append(asyncio.run(churn(urls[mode],
+                                                                    CHURN_REQUESTS)))
+                    results[mode]["flight_ms"].append(flight_ms(flights[mode], FLIGHT_QUERIES))
+        finally:
+            for process in (routed, direct):
+                process.terminate()
+                process.wait(60)
+    summary = {mode: {"bulk_lines_per_s": statistics.median(r["bulk"]),
+                      "churn_requests_per_s": statistics.median(r["churn"]),
+                      "flight_select1_ms": statistics.median(r["flight_ms"]),
+                      "runs": {k: [round(v, 2) for v in vs] for k, vs in r.items()}}
+               for mode, r in results.items()}
+    summary["setup"] = {"batches_per_run": args.batches, "rounds": args.rounds,
+                        "churn_requests": CHURN_REQUESTS, "flight_queries": FLIGHT_QUERIES,
+                        "cpus": os.cpu_count()}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return
+    for mode in ("routed", "direct"):
+        s = summary[mode]
+        print(f"{mode:7s} bulk {s['bulk_lines_per_s']:>11,.0f} lines/s   churn "
+              f"{s['churn_requests_per_s']:>7,.0f} req/s   Flight SELECT 1 "
+              f"{s['flight_select1_ms']:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
