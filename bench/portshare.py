@@ -26,13 +26,12 @@ import sys
 import tempfile
 import time
 
-import httpx
 import pyarrow.flight as flight
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ingest  # noqa: E402 - the sibling benchmark's load generator
 
-CHURN_REQUESTS = 500
+CHURN_REQUESTS = 2000
 FLIGHT_QUERIES = 200
 
 
@@ -42,6 +41,7 @@ def start(data_dir: str, *extra: str) -> tuple[subprocess.Popen, str]:
 
 async def churn(url: str, requests: int) -> float:
     """Requests per second for single-line writes, each on a new connection (4 at a time)."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(requests):
         queue.put_nowait(i)
@@ -52,12 +52,15 @@ async def churn(url: str, requests: int) -> float:
                 i = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-                response = await client.post("/api/v3/write_lp",
-                                             params={"db": "churn", "no_sync": "true"},
-                                             content=f"m,k=v f={i} {i + 1}".encode())
-                if response.status_code != 204:
-                    raise RuntimeError(response.text)
+            body = f"m,k=v f={i} {i + 1}".encode()
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(b"POST /api/v3/write_lp?db=churn&no_sync=true HTTP/1.1\r\n"
+                         b"Host: bench\r\nConnection: close\r\n"
+                         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            answer = await reader.read()
+            writer.close()
+            if not answer.startswith(b"HTTP/1.1 204"):
+                raise RuntimeError(answer[:200])
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(4)))

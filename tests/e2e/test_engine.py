@@ -11,19 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers import wait_for
+
 TRIGGER_URL = "/api/v3/configure/processing_engine_trigger"
-
-
-def wait_for(check, timeout: float = 15.0, interval: float = 0.05):
-    """Poll `check()` until it returns something truthy; that value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
 
 
 class Engine:

@@ -11,6 +11,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client_3 import InfluxDB3ClientQueryError, InfluxDBClient3
 from influxdb_client_3 import Point as Point3
 
+from tests.conftest import free_port
 from timewell.server.flight import pack_any
 
 T0 = 1_700_000_000_000_000_000
@@ -98,3 +99,12 @@ def test_v2_client_writes_through_api_v2_write(shared_server, client):
             .time(T0))
     table = client.query("SELECT city, temp FROM weather")
     assert table.to_pylist() == [{"city": "oslo", "temp": 3.5}]
+
+
+def test_flight_on_its_own_port_with_query_port_overwrite(make_server):
+    port = free_port()
+    server = make_server("--flight-bind", f"127.0.0.1:{port}")
+    assert server.write("m,k=a v=1 1", db="own").status_code == 204
+    with InfluxDBClient3(host=server.url, token="unused", database="own",
+                         query_port_overwrite=port) as own:
+        assert own.query("SELECT v FROM m").column("v").to_pylist() == [1.0]

@@ -12,20 +12,10 @@ import httpx
 import pytest
 
 from tests.conftest import ServerProcess, free_port
+from tests.helpers import wait_for
 
 MINUTE_NS = 60 * 1_000_000_000
 SNAPSHOT_EVERY_2 = ("--wal-snapshot-size", "2", "--gen1-duration", "1m")
-
-
-def wait_for(check, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.05)
 
 
 def lines(start_minute: int, count: int, hosts: int = 3) -> str:

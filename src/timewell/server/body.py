@@ -53,6 +53,11 @@ async def read_json_object(request: Request, limit: int) -> dict:
     body = await read_body(request, limit)
     if not body.strip():
         raise InvalidRequest("the request body is empty: send a JSON object")
+    return json_object(body)
+
+
+def json_object(body: bytes) -> dict:
+    """The body as a JSON object; InvalidRequest saying what is wrong otherwise."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as e:

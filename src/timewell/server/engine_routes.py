@@ -9,7 +9,13 @@ from starlette.routing import Route
 from timewell.catalog import TriggerDefinition
 from timewell.errors import InvalidRequest
 from timewell.node import Node
-from timewell.server.body import bool_param, read_body, read_json_object, str_field
+from timewell.server.body import (
+    bool_param,
+    json_object,
+    read_body,
+    read_json_object,
+    str_field,
+)
 
 
 def routes(node: Node) -> list[Route]:
@@ -55,7 +61,7 @@ def routes(node: Node) -> list[Route]:
         if "db" not in params or "trigger_name" not in params:
             body = await read_body(request, limit)
             if body.strip():
-                params.update(await _json(request, limit, body))
+                params.update(json_object(body))
         database = params.get("db")
         name = params.get("trigger_name")
         if not database or not name:
@@ -129,14 +135,3 @@ def _arguments(data: dict) -> dict | None:
         raise InvalidRequest("'input_arguments' must be an object of string keys and values")
     return {str(k): str(v) for k, v in arguments.items()}
 
-
-async def _json(request: Request, limit: int, body: bytes) -> dict:
-    import orjson
-
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as e:
-        raise InvalidRequest(f"the request body is not valid JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest("the request body must be a JSON object")
-    return data
