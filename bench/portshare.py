@@ -9,7 +9,9 @@ owns connections directly). Measured alternately, round by round:
 - connection churn, where a per-connection cost would show: single-line writes, each on a
   new connection, in requests/s;
 - Flight: `SELECT 1` over gRPC through the shared port (spliced to the Flight server's Unix
-  socket) against the Flight server's own TCP port, median ms per query.
+  socket) against the Flight server's own TCP port, median ms per query;
+- in-process, without noise from the rest of the machine: what handing one connection from
+  the port-sharing protocol to the HTTP protocol costs, in microseconds.
 
     .venv/bin/python bench/portshare.py [--batches 150] [--rounds 3] [--json]
 """
@@ -81,6 +83,51 @@ def flight_ms(location: str, queries: int) -> float:
     return 1000 * statistics.median(times)
 
 
+class _Transport:
+    def __init__(self) -> None:
+        self.protocol = None
+
+    def set_protocol(self, protocol) -> None:
+        self.protocol = protocol
+
+
+class _Http:
+    def __init__(self, *args, **kwargs) -> None:
+        self.received = b""
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.received += data
+
+
+def handoff_us(connections: int = 200_000) -> float:
+    """Extra microseconds per connection for reading its first bytes and handing it over."""
+    from timewell.server.portshare import port_sharing_protocol
+
+    sharing = port_sharing_protocol(_Http, "/nonexistent")
+    head = b"POST /api/v3/write_lp?db=bench HTTP/1.1\r\nHost: x\r\n\r\n"
+
+    def direct() -> None:
+        protocol = _Http()
+        protocol.connection_made(_Transport())
+        protocol.data_received(head)
+
+    def routed() -> None:
+        protocol = sharing()
+        protocol.connection_made(_Transport())
+        protocol.data_received(head)
+
+    timings = {}
+    for name, connect in (("direct", direct), ("routed", routed)):
+        started = time.perf_counter()
+        for _ in range(connections):
+            connect()
+        timings[name] = (time.perf_counter() - started) / connections * 1e6
+    return timings["routed"] - timings["direct"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=150)
@@ -117,6 +164,7 @@ def main() -> None:
                       "flight_select1_ms": statistics.median(r["flight_ms"]),
                       "runs": {k: [round(v, 2) for v in vs] for k, vs in r.items()}}
                for mode, r in results.items()}
+    summary["handoff_us_per_connection"] = round(min(handoff_us() for _ in range(3)), 2)
     summary["setup"] = {"batches_per_run": args.batches, "rounds": args.rounds,
                         "churn_requests": CHURN_REQUESTS, "flight_queries": FLIGHT_QUERIES,
                         "cpus": os.cpu_count()}
@@ -128,6 +176,7 @@ def main() -> None:
         print(f"{mode:7s} bulk {s['bulk_lines_per_s']:>11,.0f} lines/s   churn "
               f"{s['churn_requests_per_s']:>7,.0f} req/s   Flight SELECT 1 "
               f"{s['flight_select1_ms']:.2f} ms")
+    print(f"routing cost per connection: {summary['handoff_us_per_connection']} µs")
 
 
 if __name__ == "__main__":

@@ -310,3 +310,16 @@ def test_bootstrap_flow_from_the_cli_as_the_readme_shows(make_server):
     regenerated = timewell("create", "token", "--admin", "--regenerate", "--yes")
     assert regenerated.returncode == 0
     assert timewell("show", "databases").returncode == 1  # the old token was revoked
+
+
+def test_arrow_flight_needs_a_token_too(auth):
+    from influxdb_client_3 import InfluxDBClient3
+
+    assert auth.request("POST", "/api/v3/write_lp", params={"db": "flightauth"},
+                        content=b"m f=1i 1").status_code == 204
+    with InfluxDBClient3(host=auth.url, token=auth.named, database="flightauth") as client:
+        assert client.query("SELECT f FROM m", mode="pandas")["f"].tolist() == [1]
+    for bad in (auth.expired, auth.deleted, new_token_text()):
+        with InfluxDBClient3(host=auth.url, token=bad, database="flightauth") as client, \
+                pytest.raises(Exception, match="(?i)unauthenticated|unauthorized"):
+            client.query("SELECT f FROM m")

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+import ssl
+import subprocess
+import sys
+import time
+
+import httpx
 import pandas as pd
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -108,3 +115,39 @@ def test_flight_on_its_own_port_with_query_port_overwrite(make_server):
     with InfluxDBClient3(host=server.url, token="unused", database="own",
                          query_port_overwrite=port) as own:
         assert own.query("SELECT v FROM m").column("v").to_pylist() == [1.0]
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_flight_over_tls_on_the_https_port(tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    port = free_port()
+    url = f"https://127.0.0.1:{port}"
+    args = [sys.executable, "-m", "timewell", "serve", "--without-auth",
+            "--data-dir", str(tmp_path / "data"), "--http-bind", f"127.0.0.1:{port}",
+            "--tls-cert", str(cert), "--tls-key", str(key)]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        verify = ssl.create_default_context(cafile=str(cert))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/health", verify=verify).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.1)
+        # ALPN prefers http/1.1, so HTTP clients that offer h2 still speak HTTP/1.1 ...
+        with httpx.Client(verify=verify, http2=False) as http:
+            response = http.post(f"{url}/api/v3/write_lp", params={"db": "tls"},
+                                 content=b"m v=1 1")
+            assert response.status_code == 204
+        # ... and gRPC clients, which offer only h2, get Flight on the same port.
+        with InfluxDBClient3(host=url, token="unused", database="tls",
+                             ssl_ca_cert=str(cert)) as tls:
+            assert tls.query("SELECT v FROM m").column("v").to_pylist() == [1.0]
+    finally:
+        process.terminate()
+        process.wait(30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import shutil
 import socket
 import ssl
@@ -138,6 +139,11 @@ def test_tls_with_a_self_signed_certificate(tmp_path):
         response = httpx.get(f"{url}/health", verify=verify,
                              headers={"Authorization": f"Bearer {token['token']}"})
         assert response.text == "OK"
+        cli = subprocess.run(  # the CLI trusts a private CA through SSL_CERT_FILE
+            [sys.executable, "-m", "timewell", "show", "databases", "-H", url],
+            env={**os.environ, "SSL_CERT_FILE": str(cert), "TIMEWELL_AUTH_TOKEN": token["token"]},
+            capture_output=True, text=True, timeout=60)
+        assert cli.returncode == 0, cli.stderr
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
     finally:
@@ -170,6 +176,13 @@ def test_path_parameters_cannot_escape(tmp_path, make_server):
         response = http.post("/api/v3/plugin_test/wal", json={
             "filename": name, "database": "t", "input_lp": "m f=1"})
         assert response.status_code >= 400 or response.json()["errors"], name
+        response = http.post("/api/v3/plugins/files", json={
+            "plugin_name": name.replace("outside", "written"), "content": "x = 1\n"})
+        # `%2e%2e` and a backslash are plain characters of a file name inside the directory
+        escapes = name not in ("%2e%2e/outside.py", "..\\outside.py")
+        assert not escapes or 400 <= response.status_code < 500, (name, response.text)
+    assert [p.name for p in tmp_path.glob("written*")] == []
+    assert "escaped" in (tmp_path / "outside.py").read_text()  # not overwritten via link.py
     for db in ["../t", "t/../../x", "/etc", "..", "t%2F..%2F.."]:
         assert http.post("/api/v3/configure/database", json={"db": db}).status_code == 400
         assert http.post("/api/v3/write_lp", params={"db": db},

@@ -182,11 +182,18 @@ def test_cli_upload_and_update(files_server, tmp_path):
     assert result.returncode == 0, result.stderr
     assert version_of(files_server.http, "multi") == "multi-v2"
 
+    # one local file replaces the package's file of that name
+    (local / "helper.py").write_text(HELPER.format(version="multi-v3"))
+    result = timewell(env, "update", "trigger", "-d", "test", "--trigger-name", "multi",
+                      "--path", str(local / "helper.py"))
+    assert result.returncode == 0, result.stderr
+    assert version_of(files_server.http, "multi") == "multi-v3"
+
     # switching a trigger to another plugin on the server
     result = timewell(env, "update", "trigger", "-d", "test", "--trigger-name", "single",
                       "--path", "multi")
     assert result.returncode == 0, result.stderr
-    assert version_of(files_server.http, "single") == "multi-v2"
+    assert version_of(files_server.http, "single") == "multi-v3"
 
 
 def test_without_a_plugin_directory_uploads_are_refused(make_server):

@@ -67,8 +67,10 @@ def update_trigger(database: str, host: str, token: str | None, trigger_name: st
     local = Path(path).expanduser() if path else None
     target = {"db": database}
     if local is not None and local.is_file():
+        # relative_path only counts for a package plugin: its file of that name is replaced
         server.request("PUT", FILES_URL, params=target,
-                       json={"plugin_name": trigger_name, "content": _text(local)})
+                       json={"plugin_name": trigger_name, "content": _text(local),
+                             "relative_path": local.name})
     elif local is not None and local.is_dir():
         server.request("PUT", "/api/v3/plugins/directory", params=target,
                        json={"plugin_name": trigger_name, "files": local_plugin_files(local)})

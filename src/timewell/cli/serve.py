@@ -92,6 +92,7 @@ def run(settings: Settings) -> None:
 
     from timewell.node import Node
     from timewell.server.app import build_app
+    from timewell.server.auth import header_authorizer
     from timewell.server.flight import FlightEndpoint
     from timewell.server.portshare import port_sharing_protocol
     from timewell.server.protocol import MAX_HEAD_BYTES, http_protocol
@@ -101,8 +102,9 @@ def run(settings: Settings) -> None:
     node = Node(settings)
     app = build_app(node)
     # Arrow Flight answers on the HTTP port (HTTP/2 connections go to its private socket),
-    # or on --flight-bind. `authorize` is the hook for token checks on Flight calls.
-    flight = FlightEndpoint(node, settings.flight_bind, authorize=None)
+    # or on --flight-bind; its calls need a token as HTTP requests do.
+    flight = FlightEndpoint(node, settings.flight_bind, authorize=None if settings.without_auth
+                            else header_authorizer(node.tokens))
     http = (http_protocol() if settings.flight_bind
             else port_sharing_protocol(http_protocol(), flight.socket_path))
     config = uvicorn.Config(app, host=settings.host, port=settings.port,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import datetime as dt
 import logging
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +17,6 @@ import pyarrow as pa
 from timewell.catalog import Catalog, TriggerDefinition
 from timewell.engine.cache import PluginCache
 from timewell.engine.database import NodeDatabase
-from timewell.engine.dependencies import declared
 from timewell.engine.dry_run import DryRunner
 from timewell.engine.environment import PluginEnvironment, default_package_manager
 from timewell.engine.files import PluginFiles
@@ -28,14 +26,14 @@ from timewell.engine.registry import ContentHashes, registry_rows, registry_tabl
 from timewell.engine.repository import DEFAULT_PLUGIN_REPO, is_repository_plugin
 from timewell.engine.responses import PluginResponse, UnsupportedResponse, to_response
 from timewell.engine.rows import flush_batches
-from timewell.engine.runner import Invocation, TriggerRunner
+from timewell.engine.runner import Invocation, TriggerRunner, fresh_arguments
+from timewell.engine.schedule import run_schedule
 from timewell.engine.sources import PLUGIN_RECORD, PluginSources
 from timewell.engine.specs import (
     AllTablesTrigger,
     CronTrigger,
     EveryTrigger,
     RequestTrigger,
-    ScheduleExhausted,
     TableTrigger,
     TriggerSpec,
     parse_trigger_spec,
@@ -110,10 +108,7 @@ class ProcessingEngine:
         self._database.bind(asyncio.get_running_loop())
         self.environment.activate()
         self._restore_cache()
-        with self._catalog.lock:
-            triggers = [(db.name, t) for db in self._catalog.live_databases()
-                        for t in db.triggers.values()]
-        for database, trigger in triggers:
+        for database, trigger in self._all_triggers():
             if not trigger.disabled:
                 try:
                     path = await asyncio.to_thread(self.sources.trigger_path, trigger)
@@ -173,7 +168,7 @@ class ProcessingEngine:
                                     f"'{database}'")
         path = await self._plugin_path(definition, refresh)
         if install_deps:
-            await self.install_declared(path)
+            await self.environment.install_declared(path)
         _check_entry_point(path, spec, definition.name)
         with self._catalog.lock:
             db = self._catalog.database(database)
@@ -234,24 +229,10 @@ class ProcessingEngine:
         return {"trigger_name": name, "plugin_filename": changed.plugin_filename,
                 "previous_version": before, "version": self._version_of(database, name)}
 
-    async def install_declared(self, path: Path) -> None:
-        """Install the packages the plugin at `path` declares."""
-        needs = declared(path)
-        if needs.requirements_file is not None:
-            await self.environment.install(requirements=needs.requirements_file)
-        if needs.packages:
-            await self.environment.install(list(needs.packages))
-
     def trigger_plugin(self, database: str, name: str) -> tuple[TriggerDefinition, Path]:
-        """A trigger and the plugin directory path its code is at; refused for repository
-        plugins, whose code only changes through update_trigger."""
+        """A trigger and where its code lies in the plugin directory (for replacing it)."""
         trigger = self._trigger(database, name)
-        if is_repository_plugin(trigger.plugin_filename):
-            raise InvalidRequest(f"trigger '{name}' runs {trigger.plugin_filename} from the "
-                                 "plugin repository: its files cannot be replaced; use "
-                                 "`timewell update trigger` to move it to the repository's "
-                                 "current version")
-        return trigger, self.plugins.target(trigger.plugin_filename)
+        return trigger, self.sources.replaceable_path(trigger)
 
     async def disable_trigger(self, database: str, name: str) -> None:
         trigger = self._trigger(database, name)
@@ -286,7 +267,7 @@ class ProcessingEngine:
         args = runner.definition.trigger_arguments
 
         def arguments(api):
-            return (api, dict(query), dict(headers), body, _fresh(args))
+            return (api, dict(query), dict(headers), body, fresh_arguments(args))
 
         outcome = await runner.run_once(
             Invocation("process_request", arguments, "request plugin"))
@@ -316,10 +297,7 @@ class ProcessingEngine:
 
     def plugin_files_table(self, _database: str) -> pa.Table:
         """Every plugin file the triggers of every database use (the same in any database)."""
-        with self._catalog.lock:
-            triggers = [(db.name, t) for db in self._catalog.live_databases()
-                        for t in db.triggers.values()]
-        return registry_table(registry_rows(triggers, self.sources, self._hashes))
+        return registry_table(registry_rows(self._all_triggers(), self.sources, self._hashes))
 
     def arguments_table(self, database: str) -> pa.Table:
         rows = [(t.name, k, v) for t in self.triggers(database)
@@ -346,36 +324,13 @@ class ProcessingEngine:
         return changed
 
     async def _plugin_path(self, definition: TriggerDefinition, refresh: bool) -> Path:
-        """The plugin's code, pinning a repository plugin in `definition.extra` if it is not
-        yet: to the version another trigger of it runs, else (or when `refresh`) to the
-        repository's current one."""
-        filename = definition.plugin_filename
-        try:
-            if not is_repository_plugin(filename):
-                return self.plugins.resolve(filename)
-            if PLUGIN_RECORD not in definition.extra and not refresh:
-                record = self._record_in_use(filename)
-                if record is not None:
-                    definition.extra[PLUGIN_RECORD] = record
-            if PLUGIN_RECORD not in definition.extra:
-                fetched = await asyncio.to_thread(self.sources.fetch, filename)
-                definition.extra[PLUGIN_RECORD] = fetched.record
-                return fetched.path
-            return await asyncio.to_thread(self.sources.trigger_path, definition)
-        except NotFound as e:  # a trigger naming a missing file is a bad request
-            raise InvalidRequest(str(e)) from None
+        return await self.sources.pin(definition, refresh,
+                                      [t for _, t in self._all_triggers()])
 
-    def _record_in_use(self, filename: str) -> dict | None:
-        repository = self.sources.repository()
+    def _all_triggers(self) -> list[tuple[str, TriggerDefinition]]:
         with self._catalog.lock:
-            for db in self._catalog.live_databases():
-                for trigger in db.triggers.values():
-                    record = trigger.extra.get(PLUGIN_RECORD)
-                    if (trigger.plugin_filename == filename and record is not None
-                            and record["repository"] == repository.url
-                            and record.get("ref") == repository.ref):
-                        return dict(record)
-        return None
+            return [(db.name, t) for db in self._catalog.live_databases()
+                    for t in db.triggers.values()]
 
     def _version_of(self, database: str, name: str) -> str | None:
         trigger = self._trigger(database, name)
@@ -408,7 +363,8 @@ class ProcessingEngine:
         elif isinstance(spec, TableTrigger | AllTablesTrigger):
             runner.start_queue()
         elif isinstance(spec, EveryTrigger | CronTrigger):
-            self._schedules[key] = asyncio.create_task(self._schedule_loop(runner, spec))
+            self._schedules[key] = asyncio.create_task(
+                run_schedule(runner, spec, self.stats, self.log))
 
     async def _deactivate(self, key: tuple[str, str]) -> None:
         runner = self._runners.pop(key, None)
@@ -446,34 +402,6 @@ class ProcessingEngine:
         # Stopping the runner cancels the run that called us, so it happens afterwards.
         asyncio.get_running_loop().call_soon(
             lambda: asyncio.ensure_future(self._deactivate((database, name))))
-
-    async def _schedule_loop(self, runner: TriggerRunner, spec: EveryTrigger | CronTrigger):
-        """Fire at each scheduled time. Without run_async a slow run delays the next fire;
-        fire times missed meanwhile are skipped (counted in the stats), not run back to back."""
-        try:
-            await self._fire_on_schedule(runner, spec)
-        except ScheduleExhausted:
-            self.log.add(runner.database_name, runner.name, "WARN",
-                         f"schedule {spec} has no fire times left; the trigger stays idle")
-
-    async def _fire_on_schedule(self, runner: TriggerRunner,
-                                spec: EveryTrigger | CronTrigger) -> None:
-        fire = spec.next_fire(_utc_now())
-        while True:
-            # The loop's timer may wake a little early: sleep until the fire time has come.
-            while (delay := (fire - _utc_now()).total_seconds()) > 0:
-                await asyncio.sleep(delay)
-            invocation = _schedule_invocation(fire, runner.definition.trigger_arguments)
-            if runner.definition.run_async:
-                if not runner.try_start_overlapping(invocation):
-                    self.stats.bump(runner.database_name, runner.name, "skipped_fires")
-            else:
-                await runner.run(invocation)
-            following, now = spec.next_fire(fire), _utc_now()
-            while following <= now:
-                self.stats.bump(runner.database_name, runner.name, "skipped_fires")
-                following = spec.next_fire(following)
-            fire = following
 
     def _restore_cache(self) -> None:
         try:
@@ -532,31 +460,14 @@ def _put_op(database: str, trigger: TriggerDefinition) -> dict:
     return {"op": "put_trigger", "db": database, "trigger": trigger.to_json()}
 
 
-def _fresh(arguments: dict[str, str] | None) -> dict[str, str] | None:
-    return None if arguments is None else dict(arguments)
-
-
 def _write_invocation(flush: WalFlush, database: str, table: str | None,
                       runner: TriggerRunner) -> Invocation:
     args = runner.definition.trigger_arguments
 
     def arguments(api):
-        return (api, flush_batches(flush, database, table), _fresh(args))
+        return (api, flush_batches(flush, database, table), fresh_arguments(args))
 
     return Invocation("process_writes", arguments, "wal plugin")
-
-
-def _schedule_invocation(fire: dt.datetime, arguments: dict | None) -> Invocation:
-    call_time = fire.replace(microsecond=0)
-
-    def build(api):
-        return (api, call_time, _fresh(arguments))
-
-    return Invocation("process_scheduled_call", build, f"scheduled call at {call_time}")
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _error_response(error: str) -> PluginResponse:

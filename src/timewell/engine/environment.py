@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlparse
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from timewell.engine.dependencies import declared
 from timewell.errors import InvalidRequest, NotFound, TimewellError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,14 @@ class PluginEnvironment:
         for warning in result.warnings:
             log.warning("plugin environment: %s", warning)
         return result
+
+    async def install_declared(self, plugin: Path) -> None:
+        """Install the packages the plugin at `plugin` declares."""
+        needs = declared(plugin)
+        if needs.requirements_file is not None:
+            await self.install(requirements=needs.requirements_file)
+        if needs.packages:
+            await self.install(list(needs.packages))
 
     def _requested(self, packages: list[str], result: InstallResult) -> list[str]:
         """The packages to hand to the installer; those the server provides are left out (or

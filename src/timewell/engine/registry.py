@@ -82,7 +82,7 @@ def registry_rows(triggers: list[tuple[str, TriggerDefinition]], sources: Plugin
                 name = file.name if file == path else file.relative_to(path).as_posix()
                 rows.append(PluginFile(trigger.name, database, name, file, stat.st_size,
                                        stat.st_mtime_ns // 1_000_000, source, version))
-        except Exception:  # noqa: S112 - a missing or unreadable plugin has no files to show
+        except Exception:  # a missing or unreadable plugin has no files to show
             continue
     return rows
 

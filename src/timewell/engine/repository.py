@@ -84,8 +84,9 @@ class Snapshots:
         staging = self.root / ".staging" / uuid.uuid4().hex
         staging.mkdir(parents=True)
         try:
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # 3.11.4+
             with tarfile.open(fileobj=io.BytesIO(tar_data)) as archive:
-                archive.extractall(staging, filter="data")
+                archive.extractall(staging, **safe)
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.rename(staging / relpath, target)

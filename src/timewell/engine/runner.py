@@ -197,6 +197,11 @@ class TriggerRunner:
                 thread_box["done"] = True
 
 
+def fresh_arguments(arguments: dict[str, str] | None) -> dict[str, str] | None:
+    """A trigger's arguments as a plugin gets them: a new dict each call (or None)."""
+    return None if arguments is None else dict(arguments)
+
+
 def _consume_exception(future: asyncio.Future) -> None:
     if not future.cancelled():
         future.exception()

@@ -4,6 +4,8 @@ the version the trigger was created or last updated with."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from pathlib import Path
 
 from timewell.catalog import TriggerDefinition
@@ -19,7 +21,7 @@ from timewell.engine.repository import (
     parse_repository,
     repository_path,
 )
-from timewell.errors import InvalidRequest
+from timewell.errors import InvalidRequest, NotFound
 
 PLUGIN_RECORD = "plugin"  # the key of TriggerDefinition.extra holding a repository plugin's pin
 
@@ -55,6 +57,48 @@ class PluginSources:
 
     def trigger_path(self, trigger: TriggerDefinition) -> Path:
         return self.path(trigger.plugin_filename, trigger.extra.get(PLUGIN_RECORD))
+
+    async def pin(self, definition: TriggerDefinition, refresh: bool,
+                  triggers: Iterable[TriggerDefinition]) -> Path:
+        """The code `definition` runs. A repository plugin not pinned yet is pinned (in
+        `definition.extra`) to the version another of `triggers` runs, else (or when
+        `refresh`) to the repository's current one. A missing file is a bad request."""
+        filename = definition.plugin_filename
+        try:
+            if not is_repository_plugin(filename):
+                return self.plugins.resolve(filename)
+            if PLUGIN_RECORD not in definition.extra and not refresh:
+                record = self._record_in_use(filename, triggers)
+                if record is not None:
+                    definition.extra[PLUGIN_RECORD] = record
+            if PLUGIN_RECORD not in definition.extra:
+                fetched = await asyncio.to_thread(self.fetch, filename)
+                definition.extra[PLUGIN_RECORD] = fetched.record
+                return fetched.path
+            return await asyncio.to_thread(self.trigger_path, definition)
+        except NotFound as e:
+            raise InvalidRequest(str(e)) from None
+
+    def replaceable_path(self, trigger: TriggerDefinition) -> Path:
+        """Where the plugin directory holds the trigger's code, for replacing it; refused for
+        repository plugins, whose code only changes through `update trigger`."""
+        if is_repository_plugin(trigger.plugin_filename):
+            raise InvalidRequest(f"trigger '{trigger.name}' runs {trigger.plugin_filename} from "
+                                 "the plugin repository: its files cannot be replaced; use "
+                                 "`timewell update trigger` to move it to the repository's "
+                                 "current version")
+        return self.plugins.target(trigger.plugin_filename)
+
+    def _record_in_use(self, filename: str,
+                       triggers: Iterable[TriggerDefinition]) -> dict | None:
+        repository = self.repository()
+        for trigger in triggers:
+            record = trigger.extra.get(PLUGIN_RECORD)
+            if (trigger.plugin_filename == filename and record is not None
+                    and record["repository"] == repository.url
+                    and record.get("ref") == repository.ref):
+                return dict(record)
+        return None
 
     def _recorded_repository(self, record: dict) -> PluginRepository:
         if record.get("source") == "http":

@@ -66,6 +66,17 @@ class AuthMiddleware:
         await self.app(_without_authorization(scope), receive, send)
 
 
+def header_authorizer(tokens: Tokens) -> Callable[[str | None], bool]:
+    """For calls that are not HTTP/1.1 requests (Arrow Flight): whether an `authorization`
+    value carries a valid token, in any of the forms HTTP requests may use."""
+
+    def authorize(value: str | None) -> bool:
+        token = _from_authorization(value.encode("utf-8", "replace")) if value else None
+        return token is not None and tokens.verify(token) is not None
+
+    return authorize
+
+
 def presented_tokens(scope: Scope) -> list[bytes]:
     """The tokens a request carries: the Authorization header's (`Bearer <t>`, `Token <t>`, or
     Basic with the token as password), and `?p=` on the v1 endpoints."""

@@ -16,7 +16,7 @@ from timewell.query.formats import ResultFormat, render
 from timewell.query.influxql import InfluxQLEngine, InfluxQLSyntaxError, StatementResult
 from timewell.query.influxql.results import v1_csv, v1_json, v1_json_chunks, v3_table
 from timewell.server.body import read_body, read_json_object, str_field
-from timewell.server.query_routes import _check_params, _json_params
+from timewell.server.query_routes import check_params, json_params
 
 _CSV_TYPES = ("application/csv", "text/csv")
 
@@ -35,7 +35,7 @@ def routes(node: Node) -> list[Route]:
         text = args.get("q", "")
         if not text.strip():
             return JSONResponse({"error": 'missing required parameter "q"'}, 400)
-        params = _check_params(_json_params(args["params"])) if args.get("params") else None
+        params = check_params(json_params(args["params"])) if args.get("params") else None
         epoch = args.get("epoch") or None
         try:
             results = await run_in_threadpool(influxql.execute, text, args.get("db") or None,
@@ -56,7 +56,7 @@ def routes(node: Node) -> list[Route]:
         if request.method == "GET":
             args = dict(request.query_params)
             if "params" in args:
-                args["params"] = _json_params(args["params"])
+                args["params"] = json_params(args["params"])
         else:
             args = await read_json_object(request, limit)
         database = str_field(args, "db")
@@ -68,7 +68,7 @@ def routes(node: Node) -> list[Route]:
         fmt_text = str_field(args, "format", required=False)
         fmt = (ResultFormat.parse(fmt_text) if fmt_text
                else ResultFormat.from_accept(request.headers.get("accept")))
-        params = _check_params(args.get("params"))
+        params = check_params(args.get("params"))
         try:
             results = await run_in_threadpool(influxql.execute, text, database, params)
         except InfluxQLSyntaxError as e:

@@ -21,7 +21,7 @@ def routes(node: Node) -> list[Route]:
         if request.method == "GET":
             args = dict(request.query_params)
             if "params" in args:
-                args["params"] = _json_params(args["params"])
+                args["params"] = json_params(args["params"])
         else:
             args = await read_json_object(request, limit)
         database = str_field(args, "db")
@@ -33,7 +33,7 @@ def routes(node: Node) -> list[Route]:
         fmt_text = str_field(args, "format", required=False)
         fmt = (ResultFormat.parse(fmt_text) if fmt_text
                else ResultFormat.from_accept(request.headers.get("accept")))
-        params = _check_params(args.get("params"))
+        params = check_params(args.get("params"))
         table = await run_in_threadpool(node.query.sql, database, query, params)
         body = await run_in_threadpool(render, table, fmt)
         return Response(body, media_type=fmt.media_type)
@@ -41,14 +41,14 @@ def routes(node: Node) -> list[Route]:
     return [Route("/api/v3/query_sql", query_sql, methods=["GET", "POST"])]
 
 
-def _json_params(text: str) -> dict:
+def json_params(text: str) -> dict:
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError as e:
         raise InvalidRequest(f"'params' is not valid JSON: {e}") from None
 
 
-def _check_params(params) -> dict | None:
+def check_params(params) -> dict | None:
     if params is None:
         return None
     if not isinstance(params, dict):
