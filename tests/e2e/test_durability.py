@@ -100,7 +100,7 @@ def test_graceful_shutdown_flushes_no_sync_writes(make_server):
 
 
 def test_sigterm_answers_waiting_writer(make_server):
-    server = make_server("--wal-flush-interval", "2s")
+    server = make_server("--wal-flush-interval", "5s")
     result = {}
 
     def write() -> None:
@@ -110,7 +110,7 @@ def test_sigterm_answers_waiting_writer(make_server):
     thread.start()
     import time
 
-    time.sleep(0.3)
+    time.sleep(1.0)  # the write is waiting for the (5 s away) flush
     assert server.stop(signal.SIGTERM) == 0
     thread.join(10)
     assert result.get("status") == 204
