@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from timewell.catalog import Catalog, TriggerDefinition
 from timewell.engine.cache import PluginCache
+from timewell.engine.cache_store import CacheStore
 from timewell.engine.database import NodeDatabase
 from timewell.engine.dry_run import DryRunner
 from timewell.engine.environment import PluginEnvironment, default_package_manager
@@ -46,7 +47,6 @@ from timewell.storage.wal import WalFlush
 log = logging.getLogger(__name__)
 
 ERROR_BEHAVIORS = ("log", "retry", "disable")
-_CACHE_SAVE_INTERVAL_S = 60.0
 _PLUGIN_THREADS = 32
 
 
@@ -69,8 +69,6 @@ class ProcessingEngine:
                  store_prefix: str, settings: EngineSettings) -> None:
         self._catalog = catalog
         self._database = database
-        self._store = store
-        self._cache_path = f"{store_prefix}/engine/plugin_cache.pickle"
         self.settings = settings
         self.plugins = PluginDirectory(settings.plugin_dir)
         state_dir = settings.state_dir or Path(tempfile.mkdtemp(prefix="timewell-engine-"))
@@ -82,12 +80,13 @@ class ProcessingEngine:
         self.log = EngineLog()
         self.stats = EngineStats()
         self.cache = PluginCache()
+        self._cache_store = CacheStore(self.cache, store,
+                                       f"{store_prefix}/engine/plugin_cache.pickle")
         self._executor = ThreadPoolExecutor(_PLUGIN_THREADS, thread_name_prefix="plugin")
         self._runners: dict[tuple[str, str], TriggerRunner] = {}
         self._specs: dict[tuple[str, str], TriggerSpec] = {}
         self._schedules: dict[tuple[str, str], asyncio.Task] = {}
         self._request_routes: dict[str, TriggerRunner] = {}  # request path -> enabled trigger
-        self._housekeeping: asyncio.Task | None = None
         # Dry runs get a cache of their own, so a test never touches a live trigger's state.
         self.dry_runs = DryRunner(self.sources.path, database, PluginCache(), self._executor)
 
@@ -107,7 +106,7 @@ class ProcessingEngine:
             os.environ["PLUGIN_DIR"] = str(self.plugins.root)
         self._database.bind(asyncio.get_running_loop())
         self.environment.activate()
-        self._restore_cache()
+        self._cache_store.restore()
         for database, trigger in self._all_triggers():
             if not trigger.disabled:
                 try:
@@ -116,14 +115,12 @@ class ProcessingEngine:
                 except Exception as e:  # a broken plugin must not stop the server starting
                     self.log.add(database, trigger.name, "ERROR",
                                  f"trigger not started: {e}")
-        self._housekeeping = asyncio.create_task(self._keep_cache())
+        self._cache_store.start()
 
     async def stop(self) -> None:
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
         for key in list(self._runners):
             await self._deactivate(key)
-        self._save_cache()
+        self._cache_store.stop()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # -- WAL subscriber
@@ -402,34 +399,6 @@ class ProcessingEngine:
         # Stopping the runner cancels the run that called us, so it happens afterwards.
         asyncio.get_running_loop().call_soon(
             lambda: asyncio.ensure_future(self._deactivate((database, name))))
-
-    def _restore_cache(self) -> None:
-        try:
-            lost = self.cache.restore(self._store.get(self._cache_path))
-        except FileNotFoundError:
-            return
-        except Exception as e:
-            log.warning("plugin cache not restored (%s); starting with an empty cache", e)
-            return
-        for key in lost:
-            log.warning("plugin cache entry %s could not be restored (its class may be gone)",
-                        key)
-
-    def _save_cache(self) -> None:
-        try:
-            data, dropped = self.cache.dump()
-            for key in dropped:
-                log.warning("plugin cache entry %s cannot be pickled; it is not kept across a "
-                            "restart", key)
-            self._store.durable_put(self._cache_path, data)
-        except Exception:
-            log.exception("could not save the plugin cache")
-
-    async def _keep_cache(self) -> None:
-        while True:
-            await asyncio.sleep(_CACHE_SAVE_INTERVAL_S)
-            self.cache.evict_expired()
-            await asyncio.get_running_loop().run_in_executor(None, self._save_cache)
 
 
 def _check_entry_point(path: Path, spec: TriggerSpec, name: str) -> None:
