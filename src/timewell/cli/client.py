@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 import httpx
 import orjson
@@ -37,6 +39,13 @@ class Server:
         if response.status_code >= 400:
             raise click.ClickException(describe_error(response))
         return response
+
+
+def print_query(host: str, token: str | None, database: str, sql: str, fmt: str) -> None:
+    """Run `sql` (usually over a system table) and print the answer in `fmt`."""
+    response = Server(host, token).request("POST", "/api/v3/query_sql",
+                                           json={"db": database, "q": sql, "format": fmt})
+    sys.stdout.write(response.text)
 
 
 def describe_error(response: httpx.Response) -> str:

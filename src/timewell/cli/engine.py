@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 import orjson
 
 from timewell.cli import admin
-from timewell.cli.client import Server, database_option, host_option, token_option
+from timewell.cli.client import Server, database_option, host_option, print_query, token_option
 from timewell.cli.plugins import TRIGGER_URL, upload_plugin
 
 
@@ -129,9 +128,7 @@ def show_triggers(database: str, host: str, token: str | None, fmt: str) -> None
              "FROM system.processing_engine_triggers t "
              "LEFT JOIN system.processing_engine_trigger_stats s "
              "ON t.trigger_name = s.trigger_name ORDER BY t.trigger_name")
-    response = Server(host, token).request("POST", "/api/v3/query_sql",
-                                           json={"db": database, "q": query, "format": fmt})
-    sys.stdout.write(response.text)
+    print_query(host, token, database, query, fmt)
 
 
 @click.group()

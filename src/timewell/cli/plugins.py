@@ -3,13 +3,12 @@ upload behind `create trigger --upload`."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from timewell.cli import admin
-from timewell.cli.client import Server, database_option, host_option, token_option
+from timewell.cli.client import Server, database_option, host_option, print_query, token_option
 
 TRIGGER_URL = "/api/v3/configure/processing_engine_trigger"
 FILES_URL = "/api/v3/plugins/files"
@@ -135,9 +134,7 @@ def show_plugins(host: str, token: str | None, fmt: str) -> None:
     """List the plugin files triggers use: source, version and triggers of each."""
     query = ("SELECT plugin_name, file_name, file_path, size_bytes, last_modified, source, "
              "version, triggers FROM system.plugin_files ORDER BY plugin_name, file_name")
-    response = Server(host, token).request("POST", "/api/v3/query_sql",
-                                           json={"db": "_internal", "q": query, "format": fmt})
-    sys.stdout.write(response.text)
+    print_query(host, token, "_internal", query, fmt)
 
 
 def _text(path: Path) -> str:

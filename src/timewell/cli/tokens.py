@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 import orjson
 
 from timewell.cli import admin
-from timewell.cli.client import Server, host_option, token_option
+from timewell.cli.client import Server, host_option, print_query, token_option
 from timewell.duration import parse_duration_ns
 from timewell.errors import InvalidRequest
 
@@ -84,9 +82,7 @@ def show_tokens(host: str, token: str | None, fmt: str) -> None:
     """List the tokens: names, creation and expiry times (never the tokens or their hashes)."""
     query = ("SELECT token_id, name, created_at, expiry, permissions FROM system.tokens "
              "ORDER BY token_id")
-    response = Server(host, token).request("POST", "/api/v3/query_sql",
-                                           json={"db": "_internal", "q": query, "format": fmt})
-    sys.stdout.write(response.text)
+    print_query(host, token, "_internal", query, fmt)
 
 
 @admin.delete.command("token")

@@ -22,7 +22,12 @@ from timewell.engine.dry_run import DryRunner
 from timewell.engine.environment import PluginEnvironment, default_package_manager
 from timewell.engine.files import PluginFiles
 from timewell.engine.logs import EngineLog
-from timewell.engine.plugins import LoadedPlugin, PluginDirectory, PluginLoadError
+from timewell.engine.plugins import (
+    LoadedPlugin,
+    PluginDirectory,
+    PluginLoadError,
+    export_plugin_dir,
+)
 from timewell.engine.registry import ContentHashes, registry_rows, registry_table
 from timewell.engine.repository import DEFAULT_PLUGIN_REPO, is_repository_plugin
 from timewell.engine.responses import PluginResponse, UnsupportedResponse, to_response
@@ -100,10 +105,7 @@ class ProcessingEngine:
         for name in ("LineBuilder", "InvalidMeasurementError", "InvalidKeyError",
                      "InvalidLineError"):
             setattr(builtins, name, getattr(builder, name))
-        if self.plugins.root is not None:
-            import os
-
-            os.environ["PLUGIN_DIR"] = str(self.plugins.root)
+        export_plugin_dir(self.plugins.root)
         self._database.bind(asyncio.get_running_loop())
         self.environment.activate()
         self._cache_store.restore()
@@ -402,19 +404,10 @@ class ProcessingEngine:
 
 
 def _check_entry_point(path: Path, spec: TriggerSpec, name: str) -> None:
-    entry = entry_point(spec)
     try:
-        LoadedPlugin(path, f"check_{name}").function(entry)
+        LoadedPlugin(path, f"check_{name}").function(spec.entry_point)
     except PluginLoadError as e:
         raise InvalidRequest(str(e)) from None
-
-
-def entry_point(spec: TriggerSpec) -> str:
-    if isinstance(spec, TableTrigger | AllTablesTrigger):
-        return "process_writes"
-    if isinstance(spec, EveryTrigger | CronTrigger):
-        return "process_scheduled_call"
-    return "process_request"
 
 
 def _check_arguments(arguments) -> None:

@@ -12,11 +12,11 @@ from starlette.routing import Route
 from timewell.catalog import DatabaseNotFound
 from timewell.errors import InvalidRequest
 from timewell.node import Node
-from timewell.query.formats import ResultFormat, render
+from timewell.query.formats import render
 from timewell.query.influxql import InfluxQLEngine, InfluxQLSyntaxError, StatementResult
 from timewell.query.influxql.results import v1_csv, v1_json, v1_json_chunks, v3_table
-from timewell.server.body import read_body, read_json_object, str_field
-from timewell.server.query_routes import check_params, json_params
+from timewell.server.body import read_body
+from timewell.server.query_routes import check_params, json_params, read_v3_query
 
 _CSV_TYPES = ("application/csv", "text/csv")
 
@@ -53,22 +53,7 @@ def routes(node: Node) -> list[Route]:
         return Response(v1_json(results, epoch), media_type="application/json")
 
     async def query_v3(request: Request) -> Response:
-        if request.method == "GET":
-            args = dict(request.query_params)
-            if "params" in args:
-                args["params"] = json_params(args["params"])
-        else:
-            args = await read_json_object(request, limit)
-        database = str_field(args, "db")
-        text = str_field(args, "q")
-        if not database:
-            raise InvalidRequest("'db' is empty: name the database to query")
-        if not text or not text.strip():
-            raise InvalidRequest("'q' is empty: send an InfluxQL query")
-        fmt_text = str_field(args, "format", required=False)
-        fmt = (ResultFormat.parse(fmt_text) if fmt_text
-               else ResultFormat.from_accept(request.headers.get("accept")))
-        params = check_params(args.get("params"))
+        database, text, fmt, params = await read_v3_query(request, limit, "InfluxQL")
         try:
             results = await run_in_threadpool(influxql.execute, text, database, params)
         except InfluxQLSyntaxError as e:

@@ -18,27 +18,34 @@ def routes(node: Node) -> list[Route]:
     limit = node.settings.max_http_request_size
 
     async def query_sql(request: Request) -> Response:
-        if request.method == "GET":
-            args = dict(request.query_params)
-            if "params" in args:
-                args["params"] = json_params(args["params"])
-        else:
-            args = await read_json_object(request, limit)
-        database = str_field(args, "db")
-        query = str_field(args, "q")
-        if not database:
-            raise InvalidRequest("'db' is empty: name the database to query")
-        if not query or not query.strip():
-            raise InvalidRequest("'q' is empty: send a SQL query")
-        fmt_text = str_field(args, "format", required=False)
-        fmt = (ResultFormat.parse(fmt_text) if fmt_text
-               else ResultFormat.from_accept(request.headers.get("accept")))
-        params = check_params(args.get("params"))
+        database, query, fmt, params = await read_v3_query(request, limit, "SQL")
         table = await run_in_threadpool(node.query.sql, database, query, params)
         body = await run_in_threadpool(render, table, fmt)
         return Response(body, media_type=fmt.media_type)
 
     return [Route("/api/v3/query_sql", query_sql, methods=["GET", "POST"])]
+
+
+async def read_v3_query(request: Request, limit: int,
+                        language: str) -> tuple[str, str, ResultFormat, dict | None]:
+    """`(db, q, format, params)` of a v3 query request: GET with a query string (`params` as
+    URL-encoded JSON) or POST with a JSON body; the format from `format` or `Accept`."""
+    if request.method == "GET":
+        args = dict(request.query_params)
+        if "params" in args:
+            args["params"] = json_params(args["params"])
+    else:
+        args = await read_json_object(request, limit)
+    database = str_field(args, "db")
+    query = str_field(args, "q")
+    if not database:
+        raise InvalidRequest("'db' is empty: name the database to query")
+    if not query or not query.strip():
+        raise InvalidRequest(f"'q' is empty: send the {language} query to run")
+    fmt_text = str_field(args, "format", required=False)
+    fmt = (ResultFormat.parse(fmt_text) if fmt_text
+           else ResultFormat.from_accept(request.headers.get("accept")))
+    return database, query, fmt, check_params(args.get("params"))
 
 
 def json_params(text: str) -> dict:

@@ -78,14 +78,6 @@ class QueryableBuffer:
             frozen = [chunk for g in self._frozen for chunk in g.tables.get(key, ())]
             return frozen + list(self._active.get(key, ()))
 
-    def batches(self, database: str, table: str, schema: pa.Schema) -> list[pa.RecordBatch]:
-        """The table's data as record batches of exactly `schema` (missing columns are null)."""
-        return [
-            batch
-            for chunk in self.chunks(database, table)
-            for batch in align(chunk, schema).to_batches()
-        ]
-
     def row_count(self, database: str, table: str) -> int:
         return sum(chunk.num_rows for chunk in self.chunks(database, table))
 

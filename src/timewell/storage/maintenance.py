@@ -44,7 +44,6 @@ class Maintenance:
         self._doomed: list[tuple[float, str]] = []  # (delete after, path)
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
-        self.compactions = 0
         # Set by the node: the oldest WAL file still on the store (or None), and a way to ask
         # for a snapshot. A deleted database is purged only once no WAL file from before its
         # deletion is left, so a restart can never replay its rows into a new database of the
@@ -167,7 +166,6 @@ class Maintenance:
         self._data.index.persist(op)
         self._data.commit(op)
         self._doom(f.path for f in files)
-        self.compactions += 1
         log.info("compacted %d files of %s.%s into one of %d rows", len(files), database, table,
                  data.num_rows)
 

@@ -57,7 +57,6 @@ class Snapshotter:
         self.settings = settings
         self._flushes = 0
         self._task: asyncio.Task | None = None
-        self.snapshots_taken = 0
 
     def on_flush(self, flush: WalFlush) -> None:
         self._flushes += 1
@@ -102,7 +101,6 @@ class Snapshotter:
         removed = await asyncio.to_thread(self._wal.delete_through, wal_through)
         _fault_point("wal-removed")
         await asyncio.to_thread(self._data.index.checkpoint_if_due)
-        self.snapshots_taken += 1
         log.info("snapshot through WAL file %d: %d Parquet files, %d rows, %d WAL files removed "
                  "in %.2fs", wal_through, len(files), sum(f.row_count for f in files), removed,
                  time.perf_counter() - started)
