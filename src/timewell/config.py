@@ -42,10 +42,19 @@ class Settings:
     disable_authz: frozenset[str] = frozenset()  # of health, ping, metrics
     admin_token_file: Path | None = None
     max_query_result_bytes: int = 100 * 1024 * 1024
+    # refuse writes (503) while this much is buffered; None: twice the snapshot threshold
+    buffer_mem_limit_bytes: int | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
     flight_bind: str | None = None  # None: Arrow Flight shares the HTTP port
     log_level: str = "info"
+
+    @property
+    def buffer_memory_limit(self) -> int:
+        """Bytes of buffered data at which writes are refused until a snapshot succeeds."""
+        if self.buffer_mem_limit_bytes is not None:
+            return self.buffer_mem_limit_bytes
+        return 2 * self.storage.snapshot_memory_threshold_bytes
 
     @property
     def host(self) -> str:

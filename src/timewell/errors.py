@@ -37,3 +37,12 @@ class LimitExceeded(TimewellError):
 
 class Unavailable(TimewellError):
     """The server cannot do this now (shutting down, storage failing) (503)."""
+
+
+class Overloaded(Unavailable):
+    """Refused for now to protect the server (buffered data at its memory limit); the client
+    should retry after `retry_after_s` seconds (503 with a Retry-After header)."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

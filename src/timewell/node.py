@@ -28,20 +28,21 @@ from timewell.storage.parquet_index import ParquetIndex
 from timewell.storage.snapshot import SnapshotSettings, Snapshotter
 from timewell.storage.wal import Wal
 from timewell.write import WriteLimits, WriteService
+from timewell.write.backpressure import BackPressure
 
 log = logging.getLogger(__name__)
 
 
 class Node:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, store: ObjectStore | None = None) -> None:
         self.settings = settings
-        self.store = _object_store(settings)
+        self.store = store or _object_store(settings)  # tests inject one (power cuts)
         prefix = settings.node_id
         self.catalog = Catalog.load(CatalogLog(self.store, prefix))
         self.tokens = Tokens(self.catalog)
         if settings.admin_token_file is not None and not settings.without_auth:
             self.tokens.preset(TokenFile.read(settings.admin_token_file))
-        self.buffer = QueryableBuffer()
+        self.buffer = QueryableBuffer(self._series_key, self.catalog.is_live_table)
         self.index = ParquetIndex.load(OpLog(self.store, f"{prefix}/index"))
         self.data = StoredData(self.buffer, self.index, self.store)
         self.wal = Wal(self.store, prefix, settings.wal_flush_interval_s)
@@ -58,10 +59,13 @@ class Node:
         self.maintenance.oldest_wal_sequence = self.wal.oldest_sequence
         self.caches = CacheService(self.catalog, self.data)
         self.wal.subscribe(self.caches)
+        self.backpressure = BackPressure(  # writes refused (503) past --buffer-mem-limit
+            settings.buffer_memory_limit, lambda: self.buffer.nbytes, self.snapshots.start,
+            lambda: self.snapshots.last_error, settings.wal_flush_interval_s)
         self.writer = WriteService(self.catalog, self.wal, WriteLimits(
             max_columns_per_table=settings.max_columns_per_table,
             max_string_bytes=settings.max_string_bytes,
-        ))
+        ), self.backpressure)
         self.query = QueryEngine(self.catalog, self.data, QueryLog())
         self.query.add_system_table("parquet_files", self._parquet_files_table)
         self.query.add_system_table("databases", self._databases_table)
@@ -125,8 +129,15 @@ class Node:
                            hard_delete_at_ns: int | None = None) -> None:
         when = hard_delete_at_ns if hard_delete_at_ns is not None else (
             time.time_ns() + self.maintenance.hard_delete_default_ns)
-        await asyncio.to_thread(self.catalog.delete_table, database, table, when)
+        await asyncio.to_thread(self.catalog.delete_table, database, table, when,
+                                self.wal.last_sequence)
         self.buffer.drop_table(database, table)
+
+    def _series_key(self, database: str, table: str) -> list[str]:
+        with self.catalog.lock:
+            db = self.catalog.databases.get(database)
+            definition = db.tables.get(table) if db is not None else None
+            return list(definition.series_key) if definition is not None else []
 
     def _parquet_files_table(self, database: str) -> pa.Table:
         files = sorted(self.index.files(database), key=lambda f: (f.table, f.min_time_ns))

@@ -35,3 +35,13 @@ def test_round_trip():
 def test_damage_is_detected(damage):
     with pytest.raises(CorruptWalFile):
         decode(damage(encode(1, sample())))
+
+
+def test_table_id_round_trips_and_files_without_it_still_decode():
+    data = pa.table({"v": [1.0], "time": pa.array([1], pa.timestamp("ns"))})
+    _, writes = decode(encode(3, [TableWrite("db", "t", data, 42), TableWrite("db", "u", data)]))
+    assert [w.table_id for w in writes] == [42, None]
+    # a file from before table ids: its index entries have no "table_id" key
+    old = encode(4, [TableWrite("db", "t", data)])
+    assert b"table_id" not in old
+    assert decode(old)[1][0].table_id is None

@@ -5,7 +5,7 @@ pyarrow-dataset table receives the filters DataFusion pushes down: at planning t
 `scanner(columns=, filter=)` for the output schema and `get_fragments(filter)` for the
 partitions, then scans each fragment with `fragment.scanner(schema, columns=, filter=,
 batch_size=).to_batches()`. `CacheDataset` is such a dataset: `get_fragments` reads the cache
-only for the keys the filter allows (`predicates.key_constraints`). When the filter is nothing
+only for the keys the filter allows (`query/pushdown.key_constraints`). When the filter is nothing
 but conditions on key columns, those rows are the answer and are handed over as they are;
 otherwise they go through pyarrow's scanner, which applies the whole filter. DataFusion only
 duck-types fragments and scanners, which spares the exact case pyarrow's scan machinery
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from timewell.caches.predicates import Constraints, key_constraints
+from timewell.query.pushdown import Constraints, key_constraints
 
 Read = Callable[[Constraints], pa.Table]
 """Reads the cache's rows for the keys allowed by the constraints, as the dataset's schema."""

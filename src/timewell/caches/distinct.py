@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from timewell.caches.keytree import KeyTree
-from timewell.caches.predicates import Constraints
 from timewell.catalog import DistinctCacheDefinition
+from timewell.query.pushdown import Constraints
 
 
 class DistinctValueCache:

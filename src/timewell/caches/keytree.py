@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
-from timewell.caches.predicates import Constraints
+from timewell.query.pushdown import Constraints
 
 Leaf = TypeVar("Leaf")
 

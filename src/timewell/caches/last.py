@@ -16,8 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from timewell.caches.keytree import KeyTree
-from timewell.caches.predicates import Constraints
 from timewell.catalog import ColumnType, LastCacheDefinition, Table
+from timewell.query.pushdown import Constraints
+from timewell.storage.dedup import sort_and_deduplicate
 
 KEY_TYPES = {
     ColumnType.TAG: pa.string(),
@@ -38,6 +39,8 @@ class _Row:
     arrival: int
     layout: dict[str, int]  # value column -> position in `values`; shared by a write's rows
     values: tuple
+    series: tuple = ()  # (tag, value) of the tags that are not key columns: with the key and
+    # the time, this names the point, which a later write merges into (last write wins)
 
 
 class LastValueCache:
@@ -65,7 +68,8 @@ class LastValueCache:
             return
         data = _without_null_keys(data, self._keys)
         if data.num_rows > _REDUCE_ABOVE_ROWS:
-            data = _latest_rows(data, self._keys, self._count)
+            # One row per point first, so that reducing keeps no stale copy of a point.
+            data = _latest_rows(sort_and_deduplicate(data, []), self._keys, self._count)
         if data.num_rows == 0:
             return
         names = tuple(self._value_columns_in(data))
@@ -74,17 +78,29 @@ class LastValueCache:
                 if self._keys else itertools.repeat(()))
         values = zip(*(_pylist(data.column(name)) for name in names), strict=True)
         times = _pylist(data.column("time"))
+        series = self._series_of(data)
         order = self._backfill_order if backfill else self._live_order
         with self._lock:
             changed = False
-            for key, time_ns, row_values in zip(keys, times, values, strict=False):
+            for key, time_ns, row_values, point in zip(keys, times, values, series,
+                                                       strict=False):
                 rows = self._tree.leaf(key, list)
-                row = _Row(time_ns, next(order), arrival_ns, layout, row_values)
+                row = _Row(time_ns, next(order), arrival_ns, layout, row_values, point)
                 changed |= _push(rows, row, self._count)
             if changed:
                 self._version += 1
                 if self._oldest_arrival is None:
                     self._oldest_arrival = arrival_ns
+
+    def _series_of(self, data: pa.Table):
+        """Per row, the (tag, value) pairs of the tags that are not key columns."""
+        tags = [f.name for f in data.schema
+                if pa.types.is_dictionary(f.type) and f.name not in self._keys]
+        if not tags:
+            return itertools.repeat(())
+        columns = [_pylist(data.column(t)) for t in tags]
+        return (tuple((t, v) for t, v in zip(tags, values, strict=True) if v is not None)
+                for values in zip(*columns, strict=True))
 
     def _value_columns_in(self, data: pa.Table) -> list[str]:
         wanted = self.definition.value_columns
@@ -182,7 +198,15 @@ def output_schema(definition: LastCacheDefinition, table: Table) -> pa.Schema:
 
 
 def _push(rows: list[_Row], row: _Row, count: int) -> bool:
-    """Insert `row` into `rows` (newest first, at most `count`); False if it is too old."""
+    """Insert `row` into `rows` (newest first, at most `count`); False if it is too old.
+    A row of the same point (time and series) is merged into: the later write's fields
+    replace the earlier ones, and fields it lacks keep their values."""
+    for i, existing in enumerate(rows):
+        if existing.time == row.time and existing.series == row.series:
+            if existing.order > row.order:  # a back-filled row older than the live one
+                row, existing = existing, row
+            rows[i] = _merged(existing, row)
+            return True
     position = len(rows)
     while position and (rows[position - 1].time, rows[position - 1].order) < (row.time,
                                                                                 row.order):
@@ -192,6 +216,15 @@ def _push(rows: list[_Row], row: _Row, count: int) -> bool:
     rows.insert(position, row)
     del rows[count:]
     return True
+
+
+def _merged(earlier: _Row, later: _Row) -> _Row:
+    values = {name: earlier.values[i] for name, i in earlier.layout.items()}
+    values.update((name, later.values[i]) for name, i in later.layout.items()
+                  if later.values[i] is not None)
+    layout = {name: i for i, name in enumerate(values)}
+    return _Row(later.time, later.order, later.arrival, layout, tuple(values.values()),
+                later.series)
 
 
 def _without_null_keys(data: pa.Table, keys: list[str]) -> pa.Table:

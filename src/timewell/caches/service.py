@@ -67,6 +67,8 @@ class CacheService:
     def on_flush(self, flush: WalFlush) -> None:
         now = time.time_ns()
         for write in flush.writes:
+            if not self._catalog.is_live_table(write.database, write.table, write.table_id):
+                continue
             caches = self._by_table.get((write.database, write.table), ())
             data = _realigned(write.data) if caches and flush.replayed else write.data
             for cache in caches:

@@ -2,10 +2,15 @@
 
 Every change is an operation (a small JSON dict) that is first made durable and then applied,
 so the in-memory state is always something the object store can rebuild.
+
+Each table gets an id from a counter kept in the catalog state, never reused: names are freed
+when a deleted table is purged, ids are not, so the WAL's writes (which carry the id) can
+always tell a deleted table's rows from those of a new table of the same name.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable
 
@@ -23,6 +28,8 @@ from timewell.catalog.model import (
 from timewell.catalog.names import check_column_name, check_database_name, check_table_name
 from timewell.catalog.persistence import CatalogLog
 from timewell.errors import AlreadyExists, InvalidRequest, NotFound
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Catalog",
@@ -61,6 +68,7 @@ class Catalog:
         self.lock = threading.RLock()
         self.databases: dict[str, Database] = {}
         self.tokens: dict[str, TokenDefinition] = {}  # by name
+        self.next_table_id = 1
 
     @classmethod
     def load(cls, log: CatalogLog) -> Catalog:
@@ -70,6 +78,7 @@ class Catalog:
             catalog.databases = {d["name"]: Database.from_json(d) for d in state["databases"]}
             catalog.tokens = {t["name"]: TokenDefinition.from_json(t)
                               for t in state.get("tokens", [])}
+            catalog._number_tables(state.get("next_table_id", 1))
         for ops in commits:
             for op in ops:
                 catalog._apply(op)
@@ -94,19 +103,37 @@ class Catalog:
             raise TableNotFound(database, table)
         return t
 
+    def is_live_table(self, database: str, table: str, table_id: int | None) -> bool:
+        """Whether rows written to `database.table` under `table_id` (a WAL TableWrite's) belong
+        to a live table now: False once the database or table is deleted or purged, or when the
+        name belongs to a newer table. A `table_id` of None (WAL files from before table ids)
+        is matched by name only.
+
+        Does not take `lock` (a commit holds it across I/O), so WAL subscribers can call it on
+        the event loop: single dict lookups and attribute reads are atomic, a table's id never
+        changes, and `deleted` only goes from False to True."""
+        db = self.databases.get(database)
+        t = db.tables.get(table) if db is not None and not db.deleted else None
+        if t is None or t.deleted:
+            return False
+        return table_id is None or t.table_id == table_id
+
     # -- changing
 
     def commit(self, ops: Iterable[dict]) -> None:
-        """Make `ops` durable, then apply them."""
-        ops = list(ops)
-        if not ops:
-            return
+        """Make `ops` durable, then apply them. New tables get their ids here."""
         with self.lock:
+            ops = self._with_table_ids(ops)
+            if not ops:
+                return
             self._log.append(ops)
             for op in ops:
                 self._apply(op)
             if self._log.wants_checkpoint():
-                self._log.checkpoint(self.to_json())
+                try:
+                    self._log.checkpoint(self.to_json())
+                except Exception:  # the ops are committed all the same; the log holds them
+                    log.exception("could not checkpoint the catalog; retried at the next change")
 
     def create_database(self, name: str, retention_period_ns: int | None = None) -> None:
         check_database_name(name)
@@ -151,12 +178,42 @@ class Catalog:
             columns = [(t, ColumnType.TAG) for t in tags] + list(fields)
             self.commit([create_table_op(database, table, columns)])
 
-    def delete_table(self, database: str, table: str,
-                     hard_delete_at_ns: int | None = None) -> None:
+    def delete_table(self, database: str, table: str, hard_delete_at_ns: int | None = None,
+                     wal_sequence: int | None = None) -> None:
+        """Soft-delete: writes refused, queries see nothing; files go at `hard_delete_at_ns`.
+        `wal_sequence` is the last WAL file written so far (the purge, which frees the name,
+        waits until it is gone)."""
         with self.lock:
             self.table(database, table)
             self.commit([{"op": "delete_table", "db": database, "table": table,
-                          "hard_delete_at": hard_delete_at_ns}])
+                          "hard_delete_at": hard_delete_at_ns, "wal_sequence": wal_sequence}])
+
+    def _with_table_ids(self, ops: Iterable[dict]) -> list[dict]:
+        """`ops` with an id in each create_table that has none (call with the lock held)."""
+        stamped, next_id = [], self.next_table_id
+        for op in ops:
+            if op["op"] == "create_table" and op.get("table_id") is None:
+                op = {**op, "table_id": next_id}
+            if op["op"] == "create_table":
+                next_id = max(next_id, op["table_id"] + 1)
+            stamped.append(op)
+        return stamped
+
+    def _number_tables(self, next_table_id: int) -> None:
+        """Give ids to tables loaded from a checkpoint written before ids existed."""
+        tables = [t for db in self.databases.values() for t in db.tables.values()]
+        known = [t.table_id for t in tables if t.table_id is not None]
+        self.next_table_id = max([next_table_id, *(i + 1 for i in known)])
+        for t in tables:
+            if t.table_id is None:
+                t.table_id = self._take_table_id(None)
+
+    def _take_table_id(self, table_id: int | None) -> int:
+        """`table_id`, or the next free id when None (log records from before ids existed)."""
+        if table_id is None:
+            table_id = self.next_table_id
+        self.next_table_id = max(self.next_table_id, table_id + 1)
+        return table_id
 
     def _apply(self, op: dict) -> None:
         kind = op["op"]
@@ -177,7 +234,8 @@ class Catalog:
         elif kind == "create_table":
             columns = {name: ColumnType(t) for name, t in op["columns"]}
             columns["time"] = ColumnType.TIME
-            self.databases[op["db"]].tables[op["table"]] = Table(op["table"], columns)
+            self.databases[op["db"]].tables[op["table"]] = Table(
+                op["table"], columns, table_id=self._take_table_id(op.get("table_id")))
         elif kind == "add_columns":
             table = self.databases[op["db"]].tables[op["table"]]
             for name, t in op["columns"]:
@@ -186,6 +244,7 @@ class Catalog:
             table = self.databases[op["db"]].tables[op["table"]]
             table.deleted = True
             table.hard_delete_at_ns = op.get("hard_delete_at")
+            table.deleted_wal_sequence = op.get("wal_sequence")
         elif kind == "put_trigger":  # create, or replace with changed settings
             trigger = TriggerDefinition.from_json(op["trigger"])
             self.databases[op["db"]].triggers[trigger.name] = trigger
@@ -212,7 +271,8 @@ class Catalog:
     def to_json(self) -> dict:
         with self.lock:
             return {"databases": [db.to_json() for db in self.databases.values()],
-                    "tokens": [t.to_json() for t in self.tokens.values()]}
+                    "tokens": [t.to_json() for t in self.tokens.values()],
+                    "next_table_id": self.next_table_id}
 
 
 def create_database_op(name: str, retention_period_ns: int | None = None) -> dict:

@@ -49,6 +49,10 @@ class Table:
     columns: dict[str, ColumnType] = field(default_factory=dict)  # in order of creation
     deleted: bool = False
     hard_delete_at_ns: int | None = None  # when a deleted table's files go
+    # Unique in the catalog and never reused (names are, once a deleted table is purged):
+    # WAL writes carry it, so rows of a deleted table never land in a new one of that name.
+    table_id: int | None = None
+    deleted_wal_sequence: int | None = None  # the last WAL file written before the delete
 
     @property
     def series_key(self) -> list[str]:
@@ -67,13 +71,16 @@ class Table:
             "columns": [[name, kind.value] for name, kind in self.columns.items()],
             "deleted": self.deleted,
             "hard_delete_at_ns": self.hard_delete_at_ns,
+            "table_id": self.table_id,
+            "deleted_wal_sequence": self.deleted_wal_sequence,
         }
 
     @classmethod
     def from_json(cls, data: dict) -> Table:
         columns = {name: ColumnType(kind) for name, kind in data["columns"]}
         return cls(data["name"], columns, data.get("deleted", False),
-                   data.get("hard_delete_at_ns"))
+                   data.get("hard_delete_at_ns"), data.get("table_id"),
+                   data.get("deleted_wal_sequence"))
 
 
 @dataclass

@@ -13,6 +13,7 @@ from timewell.cli.security_options import security_options
 from timewell.cli.storage_options import storage_options, storage_settings
 from timewell.config import Settings
 from timewell.duration import parse_duration_ns
+from timewell.storage.snapshot import parse_memory_threshold
 
 
 def _env(name: str, *aliases: str) -> list[str]:
@@ -42,6 +43,10 @@ def _env(name: str, *aliases: str) -> list[str]:
               help="Interrupt a plugin run after this long (e.g. 30s); default: no limit.")
 @click.option("--without-auth", is_flag=True, envvar=_env("WITHOUT_AUTH", "START_WITHOUT_AUTH"),
               help="Accept requests without a token (local experiments only).")
+@click.option("--buffer-mem-limit", default=None, envvar=_env("BUFFER_MEM_LIMIT"),
+              help="Refuse writes (503, Retry-After) while this much written data waits in "
+                   "memory for a snapshot (e.g. 10%, 2GiB); default: twice "
+                   "--force-snapshot-mem-threshold.")
 @click.option("--flight-bind", default=None, envvar=_env("FLIGHT_BIND"),
               help="Serve Arrow Flight on its own HOST:PORT instead of sharing the HTTP port "
                    "(clients then need query_port_overwrite).")
@@ -52,8 +57,8 @@ def _env(name: str, *aliases: str) -> list[str]:
 @plugin_environment_options
 def serve(data_dir: Path, node_id: str, http_bind: str, object_store: str,
           wal_flush_interval: str, max_http_request_size: int, plugin_dir: Path | None,
-          plugin_timeout: str | None, without_auth: bool, flight_bind: str | None,
-          log_level: str, security: dict, plugin_environment: dict,
+          plugin_timeout: str | None, without_auth: bool, buffer_mem_limit: str | None,
+          flight_bind: str | None, log_level: str, security: dict, plugin_environment: dict,
           **storage_flags) -> None:
     """Run the timewell server."""
     interval_ns = _checked(parse_duration_ns, wal_flush_interval, "--wal-flush-interval")
@@ -72,6 +77,11 @@ def serve(data_dir: Path, node_id: str, http_bind: str, object_store: str,
         timeout_s = _checked(parse_duration_ns, plugin_timeout, "--plugin-timeout") / 1e9
         if timeout_s <= 0:
             raise click.BadParameter("must be positive", param_hint="--plugin-timeout")
+    buffer_limit = None
+    if buffer_mem_limit:
+        buffer_limit = _checked(parse_memory_threshold, buffer_mem_limit, "--buffer-mem-limit")
+        if buffer_limit <= 0:
+            raise click.BadParameter("must be positive", param_hint="--buffer-mem-limit")
     if plugin_dir is not None and not plugin_dir.expanduser().is_dir():
         raise click.BadParameter(f"{plugin_dir} is not a directory", param_hint="--plugin-dir")
     settings = Settings(
@@ -79,7 +89,8 @@ def serve(data_dir: Path, node_id: str, http_bind: str, object_store: str,
         object_store=object_store, wal_flush_interval_s=interval_ns / 1e9,
         max_http_request_size=max_http_request_size, plugin_dir=plugin_dir,
         plugin_timeout_s=timeout_s,
-        without_auth=without_auth, flight_bind=flight_bind, log_level=log_level,
+        without_auth=without_auth, buffer_mem_limit_bytes=buffer_limit,
+        flight_bind=flight_bind, log_level=log_level,
         storage=storage_settings(**storage_flags), **security, **plugin_environment,
     )
     if object_store == "s3" and not settings.storage.bucket:
@@ -96,10 +107,14 @@ def run(settings: Settings) -> None:
     from timewell.server.flight import FlightEndpoint
     from timewell.server.portshare import port_sharing_protocol
     from timewell.server.protocol import MAX_HEAD_BYTES, http_protocol
+    from timewell.storage.oplog import CorruptLog
 
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    node = Node(settings)
+    try:
+        node = Node(settings)
+    except CorruptLog as e:  # a damaged catalog or index: say which file and what to do
+        raise click.ClickException(str(e)) from None
     app = build_app(node)
     # Arrow Flight answers on the HTTP port (HTTP/2 connections go to its private socket),
     # or on --flight-bind; its calls need a token as HTTP requests do.

@@ -1,13 +1,14 @@
 """SQL over a database's tables with Apache DataFusion.
 
-Each query gets a fresh, cheap DataFusion session whose default schema (`public.iox`) resolves
-the database's tables lazily from the queryable buffer, beside the `system` and our own
-`information_schema` schemas.
+Each query runs in a DataFusion session (pooled per database) whose default schema
+(`public.iox`) resolves the database's tables lazily from the stored data, beside the `system`
+and our own `information_schema` schemas.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 
 import pyarrow as pa
@@ -18,7 +19,7 @@ from timewell.catalog import Catalog
 from timewell.errors import InvalidRequest, LimitExceeded
 from timewell.query import schema_info
 from timewell.query.log import QueryLog
-from timewell.query.tables import DatabaseSchema, FixedSchema, guarded
+from timewell.query.tables import DatabaseSchema, FixedSchema, QueryState, guarded
 from timewell.storage.data import StoredData
 
 SystemTable = Callable[[str], pa.Table]
@@ -40,6 +41,8 @@ class ResultTooLarge(LimitExceeded):
                          "--max-query-result-bytes")
 
 
+_IDLE_SESSIONS_PER_DATABASE = 8
+
 INTERNAL_DATABASE = "_internal"
 """Always there for queries of the `system` tables (`system.tokens`, ...); holds no tables."""
 
@@ -59,12 +62,16 @@ class QueryEngine:
         self._system_tables: dict[str, SystemTable] = {}
         self._table_functions: dict[str, TableFunction] = {}
         self.max_result_bytes: int | None = None
+        self._pool_lock = threading.Lock()
+        self._idle: dict[str, list[tuple[SessionContext, QueryState]]] = {}
 
     def add_system_table(self, name: str, build: SystemTable) -> None:
         self._system_tables[name] = build
+        self._idle.clear()
 
     def add_table_function(self, name: str, function: TableFunction) -> None:
         self._table_functions[name] = function
+        self._idle.clear()
 
     def sql(self, database: str, query: str, params: dict | None = None, *,
             log_as: str | None = "sql") -> pa.Table:
@@ -86,46 +93,75 @@ class QueryEngine:
         self.log.finish(record, success=True)
         return result
 
+    def series(self, database: str, table: str) -> pa.Table:
+        """The distinct tag sets stored for a live table, tags as strings (null: absent).
+        Blocking: call it from a worker thread."""
+        self._catalog.table(database, table)
+        return self._data.series(database, table)
+
     def _execute(self, database: str, query: str, params: dict | None) -> pa.Table:
         # Our callbacks (tables, table functions) raise errors DataFusion wraps in its own
         # text; they are kept here so the user gets the original error and status.
-        callback_errors: list[Exception] = []
-        ctx = self._session(database, callback_errors)
+        ctx, state = self._checkout(database)
+        state.lease = self._data.lease()  # keeps the files it reads on the store until done
         try:
             frame = ctx.sql(query, param_values=params) if params else ctx.sql(query)
             table = frame.to_arrow_table()
         except Exception as e:  # DataFusion raises plain exceptions with a useful message
-            if callback_errors:
-                raise callback_errors[0] from e
+            if state.errors:
+                raise state.errors[0] from e
             raise QueryError(_clean_message(e)) from e
         except BaseException as e:  # a Rust panic arrives as pyo3's PanicException
             if type(e).__name__ != "PanicException":
                 raise
             raise RuntimeError(f"the query engine failed internally: {e}") from None
+        finally:
+            self._checkin(database, ctx, state)
         if self.max_result_bytes is not None and table.nbytes > self.max_result_bytes:
             raise ResultTooLarge(table.nbytes, self.max_result_bytes)
         return table
 
-    def _session(self, database: str, errors: list[Exception]) -> SessionContext:
+    def _checkout(self, database: str) -> tuple[SessionContext, QueryState]:
+        """An idle session of `database`, or a new one. Sessions are reused because a fresh
+        DataFusion context costs more than planning a small query; each runs one query at a
+        time, so its tables can read that query's state."""
+        with self._pool_lock:
+            idle = self._idle.get(database)
+            if idle:
+                return idle.pop()
+        state = QueryState()
+        return self._session(database, state), state
+
+    def _checkin(self, database: str, ctx: SessionContext, state: QueryState) -> None:
+        if state.lease is not None:
+            state.lease.release()
+        state.lease = None
+        state.errors.clear()
+        with self._pool_lock:
+            idle = self._idle.setdefault(database, [])
+            if len(idle) < _IDLE_SESSIONS_PER_DATABASE:
+                idle.append((ctx, state))
+
+    def _session(self, database: str, state: QueryState) -> SessionContext:
         config = (SessionConfig()
                   .with_information_schema(False)
                   .with_default_catalog_and_schema("public", "iox"))
         ctx = SessionContext(config)
         catalog = ctx.catalog("public")
-        catalog.register_schema("iox", DatabaseSchema(self._catalog, self._data, database,
-                                                      errors))
+        catalog.register_schema("iox", DatabaseSchema(self._catalog, self._data, state,
+                                                      database))
         catalog.register_schema("system", FixedSchema(
             {name: (lambda build=build: build(database))
-             for name, build in self._system_tables.items()}, errors))
+             for name, build in self._system_tables.items()}, state))
         catalog.register_schema("information_schema", FixedSchema({
             "tables": lambda: schema_info.tables_table(self._schemas(database)),
             "columns": lambda: schema_info.columns_table(self._schemas(database)),
             "views": schema_info.views_table,
             "schemata": lambda: schema_info.schemata_table(["iox", "system",
                                                             "information_schema"]),
-        }, errors))
+        }, state))
         for name, function in self._table_functions.items():
-            call = guarded(errors, _literal_arguments(function, database))
+            call = guarded(state, _literal_arguments(function, database))
             ctx.register_udtf(udtf(call, name))
         return ctx
 

@@ -7,15 +7,16 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import pyarrow as pa
-from datafusion import SessionContext, col, lit
+from datafusion import SessionContext
 from datafusion.catalog import SchemaProvider, Table
 
 from timewell.catalog import Catalog
 from timewell.errors import TimewellError
-from timewell.storage.buffer import align
-from timewell.storage.data import StoredData
+from timewell.query.table_scan import StoredTableDataset
+from timewell.storage.data import Lease, StoredData
 
 
 def arrow_table(data: pa.Table) -> Table:
@@ -32,18 +33,6 @@ def batches_table(batches: list[pa.RecordBatch], schema: pa.Schema) -> Table:
     return _BUILDER.submit(lambda: Table(_memory_frame(batches, schema))).result()
 
 
-def _table_frame(batches: list[pa.RecordBatch], dataset, schema: pa.Schema,
-                 cutoff_ns: int | None) -> Table:
-    """Buffered batches and Parquet files as one table; rows older than the retention cutoff
-    hidden. Filters on time reach the Parquet scan, which skips files outside the range."""
-    frame = _memory_frame(batches, schema)
-    if dataset is not None:
-        frame = frame.union(_FRAMES.read_table(Table(dataset)))
-    if cutoff_ns is not None:
-        frame = frame.filter(col("time") >= lit(pa.scalar(cutoff_ns, pa.timestamp("ns"))))
-    return Table(frame)
-
-
 def _memory_frame(batches: list[pa.RecordBatch], schema: pa.Schema):
     batches = [b for b in batches if b.num_rows] or [pa.RecordBatch.from_pylist([], schema)]
     partitions = [batches[i::_PARTITIONS] for i in range(min(_PARTITIONS, len(batches)))]
@@ -56,14 +45,22 @@ _BUILDER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="table-builder")
 _PARTITIONS = max(1, min(4, os.cpu_count() or 1))
 
 
-def guarded(errors: list[Exception], function: Callable) -> Callable:
+@dataclass
+class QueryState:
+    """What the tables of a pooled session need to know about the query running in it."""
+
+    lease: Lease | None = None  # pins the Parquet files the query reads
+    errors: list[Exception] = field(default_factory=list)  # ours, before DataFusion wraps them
+
+
+def guarded(state: QueryState, function: Callable) -> Callable:
     """`function`, recording our own errors before DataFusion wraps them in its text."""
 
     def call(*args):
         try:
             return function(*args)
         except TimewellError as e:
-            errors.append(e)
+            state.errors.append(e)
             raise
 
     return call
@@ -72,12 +69,13 @@ def guarded(errors: list[Exception], function: Callable) -> Callable:
 class DatabaseSchema(SchemaProvider):
     """The user tables of one database: buffered data and Parquet files as one table."""
 
-    def __init__(self, catalog: Catalog, data: StoredData, database: str,
-                 errors: list[Exception]) -> None:
+    def __init__(self, catalog: Catalog, data: StoredData, state: QueryState,
+                 database: str) -> None:
         self._catalog = catalog
         self._data = data
+        self._state = state
         self._database = database
-        self.table = guarded(errors, self._table)
+        self.table = guarded(state, self._table)
 
     def table_names(self) -> set[str]:
         with self._catalog.lock:
@@ -93,12 +91,11 @@ class DatabaseSchema(SchemaProvider):
             if table is None:
                 return None
             schema = table.arrow_schema()
+            series_key = list(table.series_key)
             retention_ns = db.retention_period_ns
-        view = self._data.view(self._database, name)
-        batches = [batch for chunk in view.chunks for batch in align(chunk, schema).to_batches()]
-        dataset = self._data.parquet_dataset(view.files, schema) if view.files else None
+        view = self._state.lease.view(self._database, name)
         cutoff = time.time_ns() - retention_ns if retention_ns is not None else None
-        return _BUILDER.submit(_table_frame, batches, dataset, schema, cutoff).result()
+        return Table(StoredTableDataset(view, schema, series_key, self._data.layout, cutoff))
 
     def table_exist(self, name: str) -> bool:
         return name in self.table_names()
@@ -107,17 +104,16 @@ class DatabaseSchema(SchemaProvider):
 class FixedSchema(SchemaProvider):
     """Tables built on demand by functions, e.g. the system tables."""
 
-    def __init__(self, tables: dict[str, Callable[[], pa.Table]],
-                 errors: list[Exception]) -> None:
+    def __init__(self, tables: dict[str, Callable[[], pa.Table]], state: QueryState) -> None:
         self._tables = tables
-        self._errors = errors
+        self._state = state
 
     def table_names(self) -> set[str]:
         return set(self._tables)
 
     def table(self, name: str) -> Table | None:
         build = self._tables.get(name)
-        return None if build is None else arrow_table(guarded(self._errors, build)())
+        return None if build is None else arrow_table(guarded(self._state, build)())
 
     def table_exist(self, name: str) -> bool:
         return name in self._tables

@@ -14,6 +14,7 @@ from timewell.errors import (
     LimitExceeded,
     NotAllowed,
     NotFound,
+    Overloaded,
     PayloadTooLarge,
     TimewellError,
     Unavailable,
@@ -47,12 +48,15 @@ def status_of(error: TimewellError) -> int:
 
 async def handle_timewell_error(request: Request, error: TimewellError) -> Response:
     status = status_of(error)
+    # tells clients how long to wait before retrying a write refused for now
+    headers = ({"Retry-After": str(error.retry_after_s)} if isinstance(error, Overloaded)
+               else None)
     if request.url.path.startswith("/api/v2/"):
         return JSONResponse({"code": _V2_CODES.get(status, "invalid"), "message": str(error)},
-                            status)
+                            status, headers)
     if isinstance(error, RejectedLines) and request.url.path == "/api/v3/write_lp":
         return JSONResponse(_rejected_lines_body(error), status)
-    return JSONResponse({"error": str(error)}, status)
+    return JSONResponse({"error": str(error)}, status, headers)
 
 
 async def handle_http_exception(request: Request, error: HTTPException) -> Response:

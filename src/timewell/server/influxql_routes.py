@@ -37,30 +37,39 @@ def routes(node: Node) -> list[Route]:
             return JSONResponse({"error": 'missing required parameter "q"'}, 400)
         params = check_params(json_params(args["params"])) if args.get("params") else None
         epoch = args.get("epoch") or None
+        csv = any(t in request.headers.get("accept", "") for t in _CSV_TYPES)
+        chunked = not csv and args.get("chunked", "").lower() == "true"
+
+        def answer() -> tuple[list[StatementResult], bytes | None]:
+            # Run and render in one worker thread: large answers never encode on the loop.
+            results = influxql.execute(text, args.get("db") or None, params,
+                                       args.get("rp") or None)
+            if chunked:
+                return results, None
+            return results, v1_csv(results, epoch) if csv else v1_json(results, epoch)
+
         try:
-            results = await run_in_threadpool(influxql.execute, text, args.get("db") or None,
-                                              params, args.get("rp") or None)
+            results, body = await run_in_threadpool(answer)
         except InfluxQLSyntaxError as e:
             return JSONResponse({"error": str(e)}, 400)
-        accept = request.headers.get("accept", "")
-        if any(t in accept for t in _CSV_TYPES):
-            return Response(v1_csv(results, epoch), media_type="text/csv")
-        if args.get("chunked", "").lower() == "true":
+        if chunked:
             size = int(args["chunk_size"]) if args.get("chunk_size", "").isdigit() else 0
             chunks = v1_json_chunks(results, epoch, size)
             return StreamingResponse(iterate_in_threadpool(chunks),
                                      media_type="application/json")
-        return Response(v1_json(results, epoch), media_type="application/json")
+        return Response(body, media_type="text/csv" if csv else "application/json")
 
     async def query_v3(request: Request) -> Response:
         database, text, fmt, params = await read_v3_query(request, limit, "InfluxQL")
+        def answer() -> bytes:
+            results = influxql.execute(text, database, params)
+            _raise_first_error(results, database)
+            return render(v3_table([s for r in results for s in r.series]), fmt)
+
         try:
-            results = await run_in_threadpool(influxql.execute, text, database, params)
+            body = await run_in_threadpool(answer)
         except InfluxQLSyntaxError as e:
             raise InvalidRequest(str(e)) from None
-        _raise_first_error(results, database)
-        table = v3_table([s for r in results for s in r.series])
-        body = await run_in_threadpool(render, table, fmt)
         return Response(body, media_type=fmt.media_type)
 
     return [

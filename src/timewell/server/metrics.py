@@ -4,7 +4,8 @@ One `CollectorRegistry` per node (never prometheus-client's global one). HTTP re
 counted by an ASGI middleware under their route template (`/api/v3/engine/{path:path}`, not
 the raw path) so the label set stays bounded; writes, WAL flushes and queries are observed
 through hooks of the write service, the WAL (as a subscriber) and the query log; the processing
-engine's per-trigger counters are read from its stats when scraped.
+engine's per-trigger counters, the buffer's size and the writes refused at its limit are read
+when scraped.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class NodeMetrics:
             "timewell_query_duration_seconds", "Query run time, by language and outcome.",
             ["query_type", "success"], buckets=_FAST_BUCKETS, registry=registry)
         registry.register(_TriggerCollector(node.engine.stats))
+        registry.register(_BufferCollector(node))
         self._wal = node.wal
         node.wal.subscribe(self)
         node.writer.observers.append(self._on_write)
@@ -109,6 +111,29 @@ class _TriggerCollector:
                     value = ordered[min(len(ordered) - 1, int(q * len(ordered)))]
                     recent.add_metric([*key, str(q)], value)
         yield from (runs, errors, durations, recent)
+
+
+class _BufferCollector:
+    """Buffered bytes against --buffer-mem-limit, and the writes refused there, when scraped."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    def collect(self):
+        backpressure = self._node.backpressure
+        buffered = GaugeMetricFamily(
+            "timewell_buffer_bytes",
+            "Bytes of written data held in memory until a snapshot writes them to Parquet.",
+            value=self._node.buffer.nbytes)
+        limit = GaugeMetricFamily(
+            "timewell_buffer_limit_bytes",
+            "--buffer-mem-limit: writes are refused (503) while the buffer holds this much.",
+            value=backpressure.limit_bytes)
+        refused = CounterMetricFamily("timewell_writes_refused",
+                                      "Writes refused with 503 to protect the server, by reason.",
+                                      labels=["reason"])
+        refused.add_metric(["buffer_full"], backpressure.refused)
+        yield from (buffered, limit, refused)
 
 
 class HttpMetricsMiddleware:

@@ -19,8 +19,9 @@ def routes(node: Node) -> list[Route]:
 
     async def query_sql(request: Request) -> Response:
         database, query, fmt, params = await read_v3_query(request, limit, "SQL")
-        table = await run_in_threadpool(node.query.sql, database, query, params)
-        body = await run_in_threadpool(render, table, fmt)
+        # One hop to a worker thread for the query and its rendering together.
+        body = await run_in_threadpool(
+            lambda: render(node.query.sql(database, query, params), fmt))
         return Response(body, media_type=fmt.media_type)
 
     return [Route("/api/v3/query_sql", query_sql, methods=["GET", "POST"])]

@@ -1,8 +1,12 @@
 """The queryable buffer: every flushed write, kept in memory as Arrow, ready for queries.
 
-It is a WAL subscriber. Each table keeps a list of Arrow tables as they were flushed (each with
-only the columns its lines wrote); queries see them aligned to the table's current schema.
-Small flushes are merged now and then so that a table never holds thousands of tiny chunks.
+It is a WAL subscriber. Each table's rows arrive as flushed (`TableBuffer.append`, on the event
+loop, a list append) and are turned into *runs* — sorted by series key then time, one row per
+(series, time), see `dedup.py` — by the first reader that needs them (`TableBuffer.runs`, in a
+query's worker thread). Runs are merged in the manner of a log-structured merge tree: a new
+run is merged with the one before it while that one is not more than twice its size, so a
+table holds O(log n) runs and each row is re-sorted O(log n) times. Every run knows the WAL
+sequence of its newest row (`order`): when two runs hold the same point, the later one wins.
 
 A snapshot `freeze`s what is buffered into a generation that stays queryable while it is
 written to Parquet, and `release`s it once the Parquet files are in the index.
@@ -11,16 +15,113 @@ written to Parquet, and `release`s it once the Parquet files are in the index.
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from timewell.storage.dedup import sort_and_deduplicate
+from timewell.storage.series_index import Constraints, SeriesIndex
 from timewell.storage.wal import WalFlush
 
-_MERGE_AFTER_CHUNKS = 64
-
 Key = tuple[str, str]  # (database, table)
+SeriesKey = Callable[[str, str], list[str]]
+"""The tag columns of a table in series-key order, from the catalog."""
+
+_MAX_RUNS = 12  # past this, runs are merged whatever their sizes
+
+
+@dataclass(frozen=True)
+class Run:
+    """Rows of one table sorted by series key then time, one per (series, time)."""
+
+    data: pa.Table
+    order: int  # the newest WAL sequence among its rows: a later run's rows win
+    min_time_ns: int
+    max_time_ns: int
+    series: SeriesIndex
+
+    @classmethod
+    def of(cls, data: pa.Table, order: int) -> Run:
+        times = data.column("time")
+        low, high = pc.min_max(times).values()
+        return cls(data, order, low.cast(pa.int64()).as_py(), high.cast(pa.int64()).as_py(),
+                   SeriesIndex.of(data))
+
+    def rows(self, constraints: Constraints, low: int | None, high: int | None) -> pa.Table:
+        """The rows of the series allowed by `constraints` within [low, high] (inclusive)."""
+        ranges = self.series.ranges(constraints)
+        if ranges is None:
+            data = self.data
+        elif not ranges:
+            return self.data.slice(0, 0)
+        else:
+            data = pa.concat_tables([self.data.slice(a, b - a) for a, b in ranges])
+        if (low is None or low <= self.min_time_ns) and (high is None or high >= self.max_time_ns):
+            return data
+        times = data.column("time").cast(pa.int64())
+        mask = None
+        if low is not None:
+            mask = pc.greater_equal(times, low)
+        if high is not None:
+            below = pc.less_equal(times, high)
+            mask = below if mask is None else pc.and_(mask, below)
+        return data.filter(mask)
+
+
+class TableBuffer:
+    """One table's buffered rows: sorted runs, then the chunks flushed since the last read."""
+
+    def __init__(self, series_key: Callable[[], list[str]]) -> None:
+        self._series_key = series_key
+        self._lock = threading.Lock()  # guards the lists; sorting happens outside it
+        self._sealing = threading.Lock()  # one reader sorts a table's new chunks at a time
+        self._runs: list[Run] = []
+        self._tail: list[tuple[pa.Table, int]] = []  # (rows, WAL sequence), in WAL order
+        self.nbytes = 0
+        self.num_rows = 0
+
+    def append(self, data: pa.Table, sequence: int) -> None:
+        with self._lock:
+            self._tail.append((data, sequence))
+            self.nbytes += data.nbytes
+            self.num_rows += data.num_rows
+
+    def runs(self) -> list[Run]:
+        """The rows as sorted runs, oldest first; sorts what arrived since the last call."""
+        with self._sealing:
+            with self._lock:
+                tail, runs = list(self._tail), list(self._runs)
+            if not tail:
+                return runs
+            new = _run_of([data for data, _ in tail], tail[-1][1], self._series_key())
+            runs = _merged(runs, new, self._series_key)
+            with self._lock:
+                del self._tail[:len(tail)]  # appends made meanwhile stay in the tail
+                self._runs = runs
+                self.nbytes = (sum(r.data.nbytes for r in runs)
+                               + sum(data.nbytes for data, _ in self._tail))
+            return list(runs)
+
+    def tables(self) -> list[pa.Table]:
+        """The rows as stored, in write order (runs, then unsorted chunks); no sorting."""
+        with self._lock:
+            return [r.data for r in self._runs] + [data for data, _ in self._tail]
+
+
+def _run_of(chunks: list[pa.Table], order: int, series_key: list[str]) -> Run:
+    data = chunks[0] if len(chunks) == 1 else pa.concat_tables(chunks, promote_options="default")
+    return Run.of(sort_and_deduplicate(data, series_key), order)
+
+
+def _merged(runs: list[Run], new: Run, series_key: Callable[[], list[str]]) -> list[Run]:
+    runs = [*runs, new]
+    while len(runs) > 1 and (runs[-2].data.num_rows <= 2 * runs[-1].data.num_rows
+                             or len(runs) > _MAX_RUNS):
+        older, newer = runs[-2], runs.pop()
+        runs[-1] = _run_of([older.data, newer.data], newer.order, series_key())
+    return runs
 
 
 @dataclass
@@ -28,42 +129,56 @@ class Generation:
     """Buffered data covering the WAL files up to `wal_through`, frozen for a snapshot."""
 
     wal_through: int
-    tables: dict[Key, list[pa.Table]] = field(default_factory=dict)
-    nbytes: int = 0
+    tables: dict[Key, TableBuffer] = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.nbytes for t in self.tables.values())
+
+
+LiveTable = Callable[[str, str, "int | None"], bool]
+"""(database, table, table_id) -> do a write's rows belong to a live table (the catalog's
+`is_live_table`)? Rows of a deleted table, or of an older table of the same name, do not."""
 
 
 class QueryableBuffer:
-    def __init__(self) -> None:
+    def __init__(self, series_key: SeriesKey | None = None,
+                 is_live: LiveTable | None = None) -> None:
+        self._series_key = series_key or _no_series_key
+        self._is_live = is_live or (lambda _db, _table, _id: True)
         self._lock = threading.Lock()
-        self._active: dict[Key, list[pa.Table]] = defaultdict(list)
-        self._active_bytes = 0
+        self._active: dict[Key, TableBuffer] = {}
         self._frozen: list[Generation] = []
         self.last_sequence = 0
 
     def on_flush(self, flush: WalFlush) -> None:
         with self._lock:
             for write in flush.writes:
-                chunks = self._active[(write.database, write.table)]
-                chunks.append(write.data)
-                self._active_bytes += write.data.nbytes
-                if len(chunks) >= _MERGE_AFTER_CHUNKS:
-                    merged = pa.concat_tables(chunks, promote_options="default")
-                    chunks[:] = [merged]
+                if not self._is_live(write.database, write.table, write.table_id):
+                    continue  # e.g. replayed rows of a table deleted since
+                key = (write.database, write.table)
+                table = self._active.get(key)
+                if table is None:
+                    table = self._active[key] = self._table_buffer(key)
+                table.append(write.data, flush.sequence)
             self.last_sequence = max(self.last_sequence, flush.sequence)
+
+    def _table_buffer(self, key: Key) -> TableBuffer:
+        return TableBuffer(lambda: self._series_key(*key))
 
     @property
     def nbytes(self) -> int:
         with self._lock:
-            return self._active_bytes + sum(g.nbytes for g in self._frozen)
+            tables = [*self._active.values(), *(t for g in self._frozen
+                                                for t in g.tables.values())]
+        return sum(t.nbytes for t in tables)
 
     def freeze(self) -> list[Generation]:
         """Every generation waiting for a snapshot, the active data frozen into a new one."""
         with self._lock:
             if self._active:
-                self._frozen.append(Generation(self.last_sequence, dict(self._active),
-                                               self._active_bytes))
-                self._active = defaultdict(list)
-                self._active_bytes = 0
+                self._frozen.append(Generation(self.last_sequence, self._active))
+                self._active = {}
             return list(self._frozen)
 
     def release(self, generations: list[Generation]) -> None:
@@ -71,24 +186,41 @@ class QueryableBuffer:
         with self._lock:
             self._frozen = [g for g in self._frozen if g not in generations]
 
-    def chunks(self, database: str, table: str) -> list[pa.Table]:
-        """The table's buffered data as flushed, each chunk with its own subset of columns."""
+    def table_buffers(self, database: str, table: str) -> list[TableBuffer]:
+        """The table's buffered data, oldest generation first."""
         key = (database, table)
         with self._lock:
-            frozen = [chunk for g in self._frozen for chunk in g.tables.get(key, ())]
-            return frozen + list(self._active.get(key, ()))
+            found = [g.tables[key] for g in self._frozen if key in g.tables]
+            if key in self._active:
+                found.append(self._active[key])
+        return found
+
+    def runs(self, database: str, table: str) -> list[Run]:
+        """The table's buffered rows as sorted, deduplicated runs, oldest first."""
+        return [run for t in self.table_buffers(database, table) for run in t.runs()]
+
+    def tables(self, database: str, table: str) -> list[pa.Table]:
+        """The table's buffered rows in write order, unsorted (for rebuilding caches)."""
+        return [data for t in self.table_buffers(database, table) for data in t.tables()]
 
     def row_count(self, database: str, table: str) -> int:
-        return sum(chunk.num_rows for chunk in self.chunks(database, table))
+        """Rows held (before deduplication of what was not read yet)."""
+        return sum(t.num_rows for t in self.table_buffers(database, table))
 
     def drop_database(self, database: str) -> None:
         with self._lock:
-            for key in [k for k in self._active if k[0] == database]:
-                self._active_bytes -= sum(c.nbytes for c in self._active.pop(key))
+            for tables in [self._active, *(g.tables for g in self._frozen)]:
+                for key in [k for k in tables if k[0] == database]:
+                    del tables[key]
 
     def drop_table(self, database: str, table: str) -> None:
         with self._lock:
-            self._active_bytes -= sum(c.nbytes for c in self._active.pop((database, table), ()))
+            for tables in [self._active, *(g.tables for g in self._frozen)]:
+                tables.pop((database, table), None)
+
+
+def _no_series_key(_database: str, _table: str) -> list[str]:
+    return []  # every tag is still part of a point's identity (`dedup.key_columns`)
 
 
 def align(data: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -1,29 +1,56 @@
-"""A table's data as queries see it: buffered chunks plus Parquet files, read consistently.
+"""A table's data as queries see it: buffered runs plus Parquet files, read consistently.
 
 A snapshot moves data from the buffer to Parquet files; `commit` makes the files visible and
 releases the buffer under one lock, so a reader never sees the data twice or not at all.
+
+Readers hold a `Lease` while they read: the files of every view taken through it are pinned,
+and files that compaction, retention or a delete replaced are removed from the object store
+only once no lease pins them (`unpinned`), however long the query runs.
 """
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from timewell.storage.buffer import Generation, QueryableBuffer
+from timewell.storage.buffer import Generation, QueryableBuffer, Run
 from timewell.storage.objectstore import ObjectStore
 from timewell.storage.parquet_index import ParquetFile, ParquetIndex
+from timewell.storage.parquet_layout import ParquetLayout
+from timewell.storage.series_index import SeriesIndex
 
 _TIME = pa.timestamp("ns")
 
 
 @dataclass(frozen=True)
 class TableView:
-    chunks: list[pa.Table]
+    runs: list[Run]  # buffered, oldest first
     files: list[ParquetFile]
+
+
+@dataclass
+class Lease:
+    """The files a reader is reading; `release` when done (or use it as a context manager)."""
+
+    data: StoredData
+    pinned: list[str] = field(default_factory=list)
+
+    def view(self, database: str, table: str) -> TableView:
+        return self.data.view(database, table, self)
+
+    def release(self) -> None:
+        self.data.unpin(self.pinned)
+        self.pinned = []
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.release()
 
 
 class StoredData:
@@ -31,19 +58,95 @@ class StoredData:
         self.buffer = buffer
         self.index = index
         self.store = store
-        self._lock = threading.Lock()
+        # The index's own lock: a reader taking a view sees a committed change and the buffer
+        # generations it released together, or neither.
+        self._lock = index.lock
+        self._pins: Counter[str] = Counter()
+        self._layouts: dict[str, ParquetLayout] = {}  # footers read once, by path
+        self._file_series: dict[str, pa.Table] = {}  # each file's series, read once, by path
+        self._series: dict[tuple[str, str], tuple[list, pa.Table]] = {}  # (parts, distinct)
         self._filesystem, self._root = store.arrow_filesystem()
 
-    def view(self, database: str, table: str) -> TableView:
+    def lease(self) -> Lease:
+        return Lease(self)
+
+    def view(self, database: str, table: str, lease: Lease) -> TableView:
+        """The table's buffered runs and files; the files stay on the store until `lease` is
+        released. Sorts what was buffered since the last read (in the caller's thread)."""
         with self._lock:
-            return TableView(self.buffer.chunks(database, table), self.index.files(database, table))
+            buffers = self.buffer.table_buffers(database, table)
+            files = self.index.files(database, table)
+            paths = [f.path for f in files]
+            self._pins.update(paths)
+            lease.pinned.extend(paths)
+        return TableView([run for b in buffers for run in b.runs()], files)
+
+    def unpin(self, paths: list[str]) -> None:
+        with self._lock:
+            self._pins.subtract(paths)
+            self._pins += Counter()  # drops the zeros
+
+    def unpinned(self, paths: list[str]) -> list[str]:
+        """Those of `paths` no reader is reading."""
+        with self._lock:
+            return [p for p in paths if not self._pins.get(p)]
 
     def commit(self, op: dict, generations: list[Generation] | None = None) -> None:
-        """Apply a durable index change and release the generations it covers, atomically."""
-        with self._lock:
-            self.index.apply(op)
+        """Make an index change durable and apply it, releasing the buffer generations it
+        covers in the same step (blocking I/O)."""
+
+        def applied() -> None:
             if generations:
                 self.buffer.release(generations)
+            for path in op.get("removed", ()):
+                self._layouts.pop(path, None)
+                self._file_series.pop(path, None)
+
+        self.index.commit(op, applied)
+
+    def layout(self, file: ParquetFile) -> ParquetLayout:
+        """The file's row groups and their statistics (its footer is read once)."""
+        layout = self._layouts.get(file.path)
+        if layout is None:
+            fragment = ds.ParquetFileFormat().make_fragment(self._root + file.path,
+                                                            self._filesystem)
+            layout = self._layouts[file.path] = ParquetLayout.of(fragment)
+        return layout
+
+    def remember_series(self, file: ParquetFile, series: pa.Table) -> None:
+        """The series of a file just written (its writer knows them: no need to read)."""
+        self._file_series[file.path] = series
+
+    def series(self, database: str, table: str) -> pa.Table:
+        """The table's distinct series: one row per tag set stored (buffer and files), tags
+        as strings, null where a series lacks the tag. Kept per source, so that metadata
+        queries (`SHOW TAG VALUES`) read no data but the tag columns of a file never seen."""
+        with self.lease() as lease:
+            view = self.view(database, table, lease)
+            parts = [run.series.tags for run in view.runs]
+            parts += [self._series_of_file(f) for f in view.files]
+        cached = self._series.get((database, table))
+        if cached is not None and len(cached[0]) == len(parts) and all(
+                a is b for a, b in zip(cached[0], parts, strict=True)):
+            return cached[1]
+        parts = [p for p in parts if p.num_columns]
+        if not parts:
+            distinct = pa.table({})
+        else:
+            combined = pa.concat_tables(parts, promote_options="default")
+            distinct = combined.group_by(combined.column_names, use_threads=False).aggregate([])
+        self._series[(database, table)] = (parts, distinct)
+        return distinct
+
+    def _series_of_file(self, file: ParquetFile) -> pa.Table:
+        series = self._file_series.get(file.path)
+        if series is None:
+            fragment = self.layout(file).fragment
+            tags = [f.name for f in fragment.physical_schema
+                    if pa.types.is_dictionary(f.type)]
+            data = fragment.to_table(columns=tags) if tags else pa.table({})
+            series = self._file_series[file.path] = SeriesIndex.of(data).tags
+        return series
 
     def parquet_dataset(self, files: list[ParquetFile], schema: pa.Schema) -> ds.Dataset:
         """The files as one dataset of `schema`. Each file's time range is its partition
@@ -56,18 +159,30 @@ class StoredData:
         ]
         return ds.FileSystemDataset(fragments, schema, fmt, self._filesystem)
 
+    def read_file(self, file: ParquetFile, schema: pa.Schema) -> pa.Table:
+        """One file's rows as `schema` (blocking I/O)."""
+        return self.parquet_dataset([file], schema).to_table()
+
     def read(self, database: str, table: str, schema: pa.Schema, since_ns: int | None = None,
              with_buffer: bool = True) -> list[pa.Table]:
-        """What is stored for a table (Parquet files, then the buffer unless told not to),
-        rows from `since_ns` on; for rebuilding caches. Blocking I/O."""
-        view = self.view(database, table)
-        files = [f for f in view.files if since_ns is None or f.max_time_ns >= since_ns]
-        parts = []
-        if files:
-            found = self.parquet_dataset(files, schema).to_table(
-                filter=None if since_ns is None else pc.field("time") >= _timestamp(since_ns))
-            parts.append(found)
-        return parts + view.chunks if with_buffer else parts
+        """What is stored for a table in write order (Parquet files oldest first, then the
+        buffer unless told not to), rows from `since_ns` on; for rebuilding caches, which
+        apply the rows in order. Blocking I/O."""
+        lease = self.lease()
+        with self._lock:
+            buffers = self.buffer.table_buffers(database, table) if with_buffer else []
+            files = [f for f in self.index.files(database, table)
+                     if since_ns is None or f.max_time_ns >= since_ns]
+            self._pins.update(f.path for f in files)
+            lease.pinned.extend(f.path for f in files)
+        with lease:
+            parts = []
+            if files:
+                found = self.parquet_dataset(sorted(files, key=lambda f: f.order), schema)
+                parts.append(found.to_table(
+                    filter=None if since_ns is None else pc.field("time") >= _timestamp(since_ns),
+                    use_threads=False))  # keeps the files' order
+            return parts + [data for b in buffers for data in b.tables()]
 
 
 def time_range(min_ns: int, max_ns: int) -> pc.Expression:

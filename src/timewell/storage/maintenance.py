@@ -1,8 +1,8 @@
 """Background upkeep of the Parquet files: retention, hard deletes, compaction, orphans.
 
 Every change to the file set is an index record made durable before it is applied; files
-leave the object store only afterwards, and only after a grace period, so a query that
-started before the change can still read them. A crash anywhere leaves at worst unreferenced
+leave the object store only afterwards, once no running query reads them (queries pin the
+files they read, see `storage/data.py`). A crash anywhere leaves at worst unreferenced
 files, which the next start removes.
 """
 
@@ -15,21 +15,41 @@ import time
 from collections import defaultdict
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from timewell.catalog import Catalog
+from timewell.storage import parquet_layout
 from timewell.storage.data import StoredData
+from timewell.storage.dedup import sort_and_deduplicate
 from timewell.storage.objectstore import ObjectStore
 from timewell.storage.parquet_index import ParquetFile, replace_op
-from timewell.storage.snapshot import sort_rows, table_directory
+from timewell.storage.series_index import SeriesIndex
+from timewell.storage.snapshot import table_directory
 
 log = logging.getLogger(__name__)
 
 COMPACT_AT_FILES = 8  # a time chunk with this many files is merged
 COMPACT_MAX_ROWS = 10_000_000  # bounds the memory one compaction needs
-# Queries planned before a change may still read the old files for a while; with a short
-# maintenance interval (tests) the grace shrinks with it.
-DELETE_GRACE_S = 60.0
+
+
+def compaction_candidates(files: list[ParquetFile]) -> list[ParquetFile]:
+    """The files of one time chunk to merge now, oldest first: all of them (up to
+    COMPACT_MAX_ROWS) when there are COMPACT_AT_FILES or more, or when two of them overlap in
+    time (a point may then be in both, and every query would have to merge them).
+
+    Always a run of files consecutive in order: a merged file takes the newest order of its
+    inputs, which would wrongly rank it above a skipped file of an order in between."""
+    files = sorted(files, key=lambda f: f.order)
+    overlapping = any(a.min_time_ns <= b.max_time_ns and b.min_time_ns <= a.max_time_ns
+                      for i, a in enumerate(files) for b in files[i + 1:])
+    if len(files) < COMPACT_AT_FILES and not overlapping:
+        return []
+    chosen, rows = [], 0
+    for file in files:
+        if chosen and rows + file.row_count > COMPACT_MAX_ROWS:
+            break
+        chosen.append(file)
+        rows += file.row_count
+    return chosen
 
 
 class Maintenance:
@@ -41,7 +61,7 @@ class Maintenance:
         self._data = data
         self.hard_delete_default_ns = hard_delete_default_ns
         self._interval_s = interval_s
-        self._doomed: list[tuple[float, str]] = []  # (delete after, path)
+        self._doomed: list[str] = []  # replaced files, removed once no query reads them
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
         # Set by the node: the oldest WAL file still on the store (or None), and a way to ask
@@ -66,7 +86,7 @@ class Maintenance:
             await asyncio.to_thread(self._expire_retention)
             await asyncio.to_thread(self._hard_delete)
             await asyncio.to_thread(self._compact)
-            await asyncio.to_thread(self._delete_doomed, False)
+            await asyncio.to_thread(self._delete_doomed)
 
     async def _forever(self) -> None:
         while True:
@@ -85,7 +105,15 @@ class Maintenance:
         known = self._data.index.paths()
         orphans = [m.path for m in self._store.list(f"{self._prefix}/dbs/")
                    if m.path.endswith(".parquet") and m.path not in known]
+        if orphans and self._data.index.skipped_records:
+            # A damaged last index record was skipped: it may have named these files.
+            log.warning("keeping %d Parquet files the index does not name, because a damaged "
+                        "index record was skipped at start (%s); they are not queried",
+                        len(orphans), ", ".join(self._data.index.skipped_records))
+            return 0
         for path in orphans:
+            log.info("removing orphaned Parquet file %s (written by a snapshot or compaction "
+                     "that never committed)", path)
             self._store.delete(path)
         return len(orphans)
 
@@ -112,8 +140,15 @@ class Maintenance:
                     else:
                         purged_dbs.append(db.name)
                     continue
-                purged_tables += [(db.name, t.name) for t in db.tables.values()
-                                  if t.deleted and (t.hard_delete_at_ns or 0) <= now]
+                for t in db.tables.values():
+                    if not t.deleted or (t.hard_delete_at_ns or 0) > now:
+                        continue
+                    # As for databases: not while a WAL file from before the deletion could
+                    # replay its rows into a new table of the same name.
+                    if oldest_wal is not None and oldest_wal <= (t.deleted_wal_sequence or 0):
+                        waiting = True
+                    else:
+                        purged_tables.append((db.name, t.name))
         if waiting:
             self.request_snapshot()
         for database in purged_dbs:
@@ -131,19 +166,13 @@ class Maintenance:
         for file in self._data.index.files():
             groups[(file.database, file.table, file.chunk_start_ns)].append(file)
         for (database, table, chunk_start), files in groups.items():
-            if len(files) < COMPACT_AT_FILES:
-                continue
-            chosen, rows = [], 0
-            for file in sorted(files, key=lambda f: f.row_count):
-                if chosen and rows + file.row_count > COMPACT_MAX_ROWS:
-                    break
-                chosen.append(file)
-                rows += file.row_count
+            chosen = compaction_candidates(files)
             if len(chosen) > 1:
                 self._merge(database, table, chunk_start, chosen)
 
     def _merge(self, database: str, table: str, chunk_start: int,
                files: list[ParquetFile]) -> None:
+        """Replace `files` (consecutive in order) by one file, one row per (series, time)."""
         with self._catalog.lock:
             db = self._catalog.databases.get(database)
             definition = db.tables.get(table) if db else None
@@ -151,44 +180,37 @@ class Maintenance:
                 return
             schema = definition.arrow_schema()
             series_key = definition.series_key
-        data = self._data.parquet_dataset(files, schema).to_table()
-        data = sort_rows(data, series_key)
+        # Oldest first, so that the newer files' values win where they hold the same point.
+        parts = [self._data.read_file(f, schema) for f in files]
+        data = sort_and_deduplicate(pa.concat_tables(parts), series_key)
         path = (f"{table_directory(self._prefix, database, table)}/{chunk_start}/"
                 f"c{time.time_ns()}.parquet")
-        sink = pa.BufferOutputStream()
-        pq.write_table(data, sink, compression="zstd", write_statistics=True,
-                       row_group_size=1_000_000)
-        body = sink.getvalue().to_pybytes()
+        body = parquet_layout.encode(data)
         self._store.durable_put(path, body)
         merged = ParquetFile(path, database, table, chunk_start, len(body), data.num_rows,
-                             min(f.min_time_ns for f in files), max(f.max_time_ns for f in files))
+                             min(f.min_time_ns for f in files), max(f.max_time_ns for f in files),
+                             order=max(f.order for f in files))
+        self._data.remember_series(merged, SeriesIndex.of(data).tags)
         op = replace_op([f.path for f in files], [merged])
-        self._data.index.persist(op)
         self._data.commit(op)
         self._doom(f.path for f in files)
-        log.info("compacted %d files of %s.%s into one of %d rows", len(files), database, table,
-                 data.num_rows)
+        log.info("compacted %d files of %s.%s (%d rows) into one of %d rows", len(files),
+                 database, table, sum(f.row_count for f in files), data.num_rows)
 
     def _drop(self, files: list[ParquetFile], reason: str) -> None:
         if not files:
             return
         op = replace_op([f.path for f in files], [])
-        self._data.index.persist(op)
         self._data.commit(op)
         self._doom(f.path for f in files)
         log.info("%d Parquet files dropped: %s", len(files), reason)
 
     def _doom(self, paths) -> None:
-        when = time.monotonic() + min(DELETE_GRACE_S, 5 * self._interval_s)
-        self._doomed.extend((when, path) for path in paths)
+        self._doomed.extend(paths)
 
-    def _delete_doomed(self, everything: bool) -> None:
-        now = time.monotonic()
-        keep = []
-        for when, path in self._doomed:
-            if everything or when <= now:
-                self._store.delete(path)
-            else:
-                keep.append((when, path))
-        self._doomed = keep
-        self._data.index.checkpoint_if_due()
+    def _delete_doomed(self) -> None:
+        """Remove replaced files that no running query reads any more."""
+        gone = set(self._data.unpinned(self._doomed))
+        for path in gone:
+            self._store.delete(path)
+        self._doomed = [p for p in self._doomed if p not in gone]

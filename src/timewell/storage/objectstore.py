@@ -2,14 +2,20 @@
 
 A thin layer over obstore so that the rest of the server sees one small interface whatever the
 backend. obstore's local store writes through a temporary file and a rename but never fsyncs, so
-`durable_put` adds the fsync of the file and of its directory that a database needs before it
-answers a write.
+on the local disk `durable_put` writes the file itself: a temporary file, fsync'd, renamed into
+place, then the directory fsync'd. That is what a database needs before it answers a write, and
+it makes an overwritten object whole or old after a power cut, never torn. A new file in a new
+directory is lost on power loss unless the directory's own entry is durable too, so on the
+local disk this layer creates missing directories itself (rather than letting obstore do it)
+and fsyncs the parent of each one it creates.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +38,9 @@ class ObjectStore:
     def __init__(self, store, local_root: Path | None = None) -> None:
         self._store = store
         self._local_root = local_root
+        # Held while directories are created and made durable: a put that finds a directory
+        # in place knows that its entry is on disk, not just created by a concurrent put.
+        self._mkdir_lock = threading.Lock()
         self._description = f"file:{local_root}" if local_root else "memory"
 
     @classmethod
@@ -76,15 +85,46 @@ class ObjectStore:
         return bytes(obstore.get_range(self._store, path, start=start, end=end))
 
     def put(self, path: str, data: bytes) -> None:
+        if self._local_root is not None:
+            # Even here, so that no directory exists whose entry a durable_put cannot rely on.
+            self._make_directories((self._local_root / path).parent)
         obstore.put(self._store, path, data)
 
     def durable_put(self, path: str, data: bytes) -> None:
-        """Put, and return only once the object survives a power loss."""
-        obstore.put(self._store, path, data)
-        if self._local_root is not None:
-            full = self._local_root / path
-            _fsync_path(full)
-            _fsync_path(full.parent)
+        """Put, and return only once the object survives a power loss. After a crash the
+        object is whole or, if this had not returned, possibly its earlier version or absent;
+        never torn."""
+        if self._local_root is None:
+            obstore.put(self._store, path, data)  # S3 and memory: a put is atomic
+            return
+        # Not obstore's put: it renames its temporary file into place before anything is
+        # fsync'd, so a power cut can leave a torn object under the final name, replacing a
+        # good one (a checkpoint). Here the bytes are durable before the rename.
+        full = self._local_root / path
+        self._make_directories(full.parent)
+        # "<name>#<digits>" is obstore's own temporary name, which its listings skip.
+        temporary = full.with_name(f"{full.name}#{os.getpid()}{next(_temporary_numbers)}")
+        try:
+            _write_durably(temporary, data)
+            os.replace(temporary, full)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
+            raise
+        _fsync_path(full.parent)
+
+    def _make_directories(self, directory: Path) -> None:
+        """Create `directory` and its missing ancestors, each made durable (its parent fsync'd)
+        before this returns."""
+        with self._mkdir_lock:
+            missing = []
+            while not directory.is_dir():  # stops at the root, which exists
+                missing.append(directory)
+                directory = directory.parent
+            for new in reversed(missing):
+                with contextlib.suppress(FileExistsError):  # made by someone else meanwhile
+                    new.mkdir()
+                _fsync_path(new.parent)
 
     def get(self, path: str) -> bytes:
         """The object's bytes; FileNotFoundError when it does not exist."""
@@ -102,6 +142,29 @@ class ObjectStore:
     def delete(self, path: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             obstore.delete(self._store, path)
+
+    def durable_delete(self, path: str) -> None:
+        """Delete, and return only once the deletion survives a power loss (a file whose
+        write was reported failed must not come back)."""
+        self.delete(path)
+        if self._local_root is not None:
+            directory = (self._local_root / path).parent
+            if directory.is_dir():
+                _fsync_path(directory)
+
+
+_temporary_numbers = itertools.count()
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _fsync_path(path: Path) -> None:

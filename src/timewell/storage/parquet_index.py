@@ -1,17 +1,23 @@
 """Which Parquet files hold which data: the durable index of snapshots.
 
-The index changes in two steps: `persist(op)` makes a change durable (a log record on the
-object store), `apply(op)` makes it visible. A snapshot is committed by its log record; files
-written before a crash but never recorded are orphans, removed at start-up.
+A change is committed by `commit(op)`: made durable (a log record on the object store), then
+applied (visible), then checkpointed when due, all under one lock. A snapshot is committed by
+its log record; files written before a crash but never recorded are orphans, removed at
+start-up. (`persist` + `apply` do the first two steps separately, for older callers; a
+checkpoint waits while a persisted change is not yet applied.)
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from timewell.storage.oplog import OpLog
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,10 @@ class ParquetFile:
     row_count: int
     min_time_ns: int
     max_time_ns: int
+    # The newest WAL sequence among its rows: where two files (or a file and the buffer) hold
+    # the same point, the higher order wins. Files are sorted by series key then time and hold
+    # one row per (series, time).
+    order: int = 0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -45,16 +55,30 @@ def replace_op(removed: list[str], added: list[ParquetFile]) -> dict:
 
 
 class ParquetIndex:
+    """Thread-safe. `commit` is the way to change it: the change is made durable, applied and,
+    when due, checkpointed under one lock, so a checkpoint always holds every change its log
+    position covers. Hold `lock` to read a consistent state across several calls."""
+
     def __init__(self, log: OpLog) -> None:
         self._log = log
-        self._lock = threading.Lock()
+        # Serialises log appends, applies and checkpoints (held across the blocking I/O).
+        self._commit_lock = threading.Lock()
+        # The in-memory state; held only briefly, never across I/O.
+        self.lock = threading.RLock()
         self._files: dict[str, ParquetFile] = {}
         self._by_table: dict[tuple[str, str], dict[str, ParquetFile]] = defaultdict(dict)
+        # Changes made durable by `persist` and not yet applied: a checkpoint taken now would
+        # claim them without their files, so checkpoints wait until they are applied.
+        self._unapplied: list[dict] = []
         self.wal_through = 0  # every WAL file up to this sequence is in Parquet files
         self.version = 0  # bumps on every change, for caches of derived data
+        # Damaged last log records skipped by `load`: files they named are not in the index,
+        # so start-up must not take such files for orphans and delete them.
+        self.skipped_records: list[str] = []
 
     @classmethod
     def load(cls, log: OpLog) -> ParquetIndex:
+        """The index as its log and checkpoint hold it; CorruptLog when they are damaged."""
         index = cls(log)
         state, commits = log.load()
         if state is not None:
@@ -63,15 +87,66 @@ class ParquetIndex:
                 index._add(ParquetFile.from_json(data))
         for ops in commits:
             for op in ops:
-                index.apply(op)
+                index._apply(op)
+        index.skipped_records = list(log.skipped)
         return index
 
+    def commit(self, op: dict, on_applied: Callable[[], None] | None = None) -> None:
+        """Make `op` durable, apply it, then checkpoint if one is due (blocking I/O).
+
+        `on_applied` runs right after the apply with `lock` held, so a reader holding `lock`
+        sees the change and the callback's effect together or neither (e.g. releasing the
+        buffer generations a snapshot wrote). It must not wait for a lock that is held by
+        someone calling into the index, and no one may call `commit`, `persist` or
+        `checkpoint_if_due` while holding `lock`. If `op` cannot be made durable this raises
+        and nothing is applied."""
+        _check(op)  # before it is durable: a record that cannot be applied would stop start-up
+        with self._commit_lock:
+            self._log.append([op])
+            with self.lock:
+                self._apply(op)
+                if on_applied is not None:
+                    on_applied()
+            self._checkpoint_if_due()
+
     def persist(self, op: dict) -> None:
-        """Make `op` durable (blocking I/O); it becomes visible with `apply`."""
-        self._log.append([op])
+        """Make `op` durable (blocking I/O); it becomes visible with `apply`.
+        Prefer `commit`, which does both and the checkpoint under one lock."""
+        _check(op)
+        with self._commit_lock:
+            self._log.append([op])
+            with self.lock:
+                self._unapplied.append(op)
 
     def apply(self, op: dict) -> None:
-        with self._lock:
+        """Apply a change `persist` made durable (the very same dict)."""
+        with self.lock:
+            self._apply(op)
+            for i, pending in enumerate(self._unapplied):
+                if pending is op:
+                    del self._unapplied[i]
+                    break
+
+    def checkpoint_if_due(self) -> None:
+        with self._commit_lock:
+            self._checkpoint_if_due()
+
+    def _checkpoint_if_due(self) -> None:
+        """Call with the commit lock held."""
+        if not self._log.wants_checkpoint():
+            return
+        with self.lock:
+            if self._unapplied:
+                return  # the next call after their apply checkpoints
+            state = {"wal_through": self.wal_through,
+                     "files": [f.to_json() for f in self._files.values()]}
+        try:
+            self._log.checkpoint(state)
+        except Exception:  # the change is committed all the same; the log still holds it
+            log.exception("could not checkpoint the Parquet index; retried at the next change")
+
+    def _apply(self, op: dict) -> None:
+        with self.lock:
             if op["op"] == "snapshot":
                 for data in op["files"]:
                     self._add(ParquetFile.from_json(data))
@@ -82,25 +157,18 @@ class ParquetIndex:
                 for data in op["added"]:
                     self._add(ParquetFile.from_json(data))
             else:
-                raise ValueError(f"unknown Parquet index operation {op['op']!r}")
+                _check(op)
             self.version += 1
 
-    def checkpoint_if_due(self) -> None:
-        if self._log.wants_checkpoint():
-            with self._lock:
-                state = {"wal_through": self.wal_through,
-                         "files": [f.to_json() for f in self._files.values()]}
-            self._log.checkpoint(state)
-
     def files(self, database: str | None = None, table: str | None = None) -> list[ParquetFile]:
-        with self._lock:
+        with self.lock:
             if database is not None and table is not None:
                 return list(self._by_table.get((database, table), {}).values())
             return [f for f in self._files.values()
                     if database is None or f.database == database]
 
     def paths(self) -> set[str]:
-        with self._lock:
+        with self.lock:
             return set(self._files)
 
     def _add(self, file: ParquetFile) -> None:
@@ -111,3 +179,8 @@ class ParquetIndex:
         file = self._files.pop(path, None)
         if file is not None:
             self._by_table[(file.database, file.table)].pop(path, None)
+
+
+def _check(op: dict) -> None:
+    if op.get("op") not in ("snapshot", "replace"):
+        raise ValueError(f"unknown Parquet index operation {op.get('op')!r}")

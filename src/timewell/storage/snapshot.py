@@ -25,13 +25,15 @@ from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from timewell.catalog import Catalog
+from timewell.storage import parquet_layout
 from timewell.storage.buffer import Generation, align
 from timewell.storage.data import StoredData
+from timewell.storage.dedup import sort_and_deduplicate
 from timewell.storage.objectstore import ObjectStore
 from timewell.storage.parquet_index import ParquetFile, snapshot_op
+from timewell.storage.series_index import SeriesIndex
 from timewell.storage.wal import Wal, WalFlush
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ class Snapshotter:
         self.settings = settings
         self._flushes = 0
         self._task: asyncio.Task | None = None
+        self.last_error: str | None = None  # why the last snapshot failed; None after a success
 
     def on_flush(self, flush: WalFlush) -> None:
         self._flushes += 1
@@ -90,17 +93,19 @@ class Snapshotter:
             files = await asyncio.to_thread(self._write_files, generations, wal_through)
             _fault_point("files-written")
             op = snapshot_op(files, wal_through)
-            await asyncio.to_thread(self._data.index.persist, op)
+            # The commit point: the files are named durably, become visible and the buffer
+            # generations they hold are released, in one step.
+            await asyncio.to_thread(self._data.commit, op, generations)
             _fault_point("index-persisted")
-        except Exception:
+        except Exception as e:
+            self.last_error = str(e) or type(e).__name__
             # The generations stay frozen and queryable; the next snapshot retries them.
             log.exception("snapshot through WAL file %d failed; the data stays in the WAL and "
                           "the buffer, and the next snapshot retries", wal_through)
             return []
-        self._data.commit(op, generations)
+        self.last_error = None
         removed = await asyncio.to_thread(self._wal.delete_through, wal_through)
         _fault_point("wal-removed")
-        await asyncio.to_thread(self._data.index.checkpoint_if_due)
         log.info("snapshot through WAL file %d: %d Parquet files, %d rows, %d WAL files removed "
                  "in %.2fs", wal_through, len(files), sum(f.row_count for f in files), removed,
                  time.perf_counter() - started)
@@ -110,12 +115,16 @@ class Snapshotter:
         keys = {key for g in generations for key in g.tables}
         files = []
         for database, table in sorted(keys):
-            chunks = [c for g in generations for c in g.tables.get((database, table), ())]
-            files.extend(self._write_table(database, table, chunks, wal_through))
+            runs = [run for g in generations if (database, table) in g.tables
+                    for run in g.tables[(database, table)].runs()]
+            files.extend(self._write_table(database, table, [r.data for r in runs],
+                                           wal_through))
         return files
 
-    def _write_table(self, database: str, table: str, chunks: list[pa.Table],
+    def _write_table(self, database: str, table: str, runs: list[pa.Table],
                      wal_through: int) -> list[ParquetFile]:
+        """Files of the table's rows, one per time chunk, one row per (series, time); `runs`
+        are sorted and deduplicated each, oldest first."""
         with self._catalog.lock:
             db = self._catalog.databases.get(database)
             definition = db.tables.get(table) if db else None
@@ -124,7 +133,11 @@ class Snapshotter:
             schema = definition.arrow_schema()
             series_key = definition.series_key
             retention_ns = db.retention_period_ns
-        data = align(pa.concat_tables(chunks, promote_options="default"), schema)
+        if not runs:
+            return []
+        data = align(pa.concat_tables(runs, promote_options="default"), schema)
+        if len(runs) > 1:
+            data = sort_and_deduplicate(data, series_key)
         times = data.column("time").cast(pa.int64())
         if retention_ns is not None:
             keep = pc.greater_equal(times, time.time_ns() - retention_ns)
@@ -139,22 +152,21 @@ class Snapshotter:
         files = []
         for start in pc.unique(chunk_starts).to_pylist():
             part = data.filter(pc.equal(chunk_starts, start))
-            files.append(self._write_file(database, table, start, sort_rows(part, series_key),
-                                          wal_through))
+            # Filtering keeps the rows' order: each file is sorted and deduplicated.
+            files.append(self._write_file(database, table, start, part, wal_through))
         return files
 
     def _write_file(self, database: str, table: str, chunk_start: int, data: pa.Table,
                     wal_through: int) -> ParquetFile:
         path = (f"{table_directory(self._prefix, database, table)}/{chunk_start}/"
                 f"{wal_through:020d}.parquet")
-        sink = pa.BufferOutputStream()
-        pq.write_table(data, sink, compression="zstd", write_statistics=True,
-                       row_group_size=1_000_000)
-        body = sink.getvalue().to_pybytes()
+        body = parquet_layout.encode(data)
         self._store.durable_put(path, body)
         times = data.column("time").cast(pa.int64())
-        return ParquetFile(path, database, table, chunk_start, len(body), data.num_rows,
-                           pc.min(times).as_py(), pc.max(times).as_py())
+        file = ParquetFile(path, database, table, chunk_start, len(body), data.num_rows,
+                           pc.min(times).as_py(), pc.max(times).as_py(), order=wal_through)
+        self._data.remember_series(file, SeriesIndex.of(data).tags)
+        return file
 
 
 def _fault_point(name: str) -> None:
@@ -162,14 +174,6 @@ def _fault_point(name: str) -> None:
     process between the steps of a snapshot this way (as `kill -9` would)."""
     if os.environ.get("TIMEWELL_FAULT_SNAPSHOT") == name:
         os._exit(137)
-
-
-def sort_rows(data: pa.Table, series_key: list[str]) -> pa.Table:
-    """Rows ordered by series key (tags in series-key order), then time."""
-    keys = {name: data.column(name).cast(pa.string()) for name in series_key}
-    keys["time"] = data.column("time")
-    order = pc.sort_indices(pa.table(keys), sort_keys=[(name, "ascending") for name in keys])
-    return data.take(order)
 
 
 def table_directory(prefix: str, database: str, table: str) -> str:

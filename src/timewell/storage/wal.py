@@ -4,12 +4,31 @@ Every flush interval the buffered writes are merged per table, written as one WA
 fsync'd, then published to the subscribers (queryable buffer, caches, processing engine), and
 only then are the writers who asked for a durable write answered. The WAL does not know who its
 subscribers are.
+
+A flush whose write fails may still have left its file on the store (written, then the fsync
+failed; an S3 PUT that timed out after it landed). Each failure ends in one of two states:
+
+- not applied: the file is deleted (durably), and the writers are answered 503 "not applied,
+  retry". A retry lands in a later file, once (the failed sequence number is skipped).
+- applied later: if the delete fails too, the file may be on the store and a restart would
+  replay it, so the flush is kept in memory ("unsettled") and its file written again at every
+  flush interval; once that succeeds it is published and its writers are answered 204. Until
+  then newer writes are refused with 503 (not applied) and writes already buffered wait, so
+  files are still published in sequence order. At shutdown a last attempt is made to write,
+  else to delete, the file; only if both fail are its writers told the outcome is unknown
+  (the file, if present, is replayed at the next start).
+
+`no_sync` writes were answered when buffered; those in a flush that was not applied are lost,
+as they are in a crash.
+
+Shutdown never abandons a flush halfway: a flush runs as its own task that the flush loop
+awaits shielded, so cancelling the loop cannot cut it off between taking the buffered writes
+and answering their writers; `close` waits for it, then flushes what is left.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -28,7 +47,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WalFlush:
-    """One durable WAL file's contents: at most one TableWrite per (database, table).
+    """One durable WAL file's contents: at most one TableWrite per (database, table, table_id).
 
     `replayed` is true when the file is read again at start-up: state rebuilt from it (buffer,
     caches) wants it, reactions to new data (write triggers) do not."""
@@ -43,6 +62,15 @@ class FlushSubscriber(Protocol):
         """Called on the event loop after each durable flush; must be quick and not raise."""
 
 
+@dataclass
+class _Unsettled:
+    """A flush whose file may or may not be on the store: writing it failed, so did deleting."""
+
+    sequence: int
+    writes: list[TableWrite]
+    waiters: list[asyncio.Future]
+
+
 class Wal:
     def __init__(self, store: ObjectStore, prefix: str, flush_interval_s: float) -> None:
         self._store = store
@@ -53,7 +81,9 @@ class Wal:
         self._waiters: list[asyncio.Future] = []
         self._next_sequence = 1
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal")
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task | None = None  # the flush loop
+        self._flushing: asyncio.Task | None = None  # the flush the loop runs now
+        self._unsettled: _Unsettled | None = None
         self._closed = False
         self.last_flush_seconds = 0.0
 
@@ -112,9 +142,14 @@ class Wal:
         self._task = asyncio.create_task(self._run(), name="wal-flush")
 
     async def write(self, writes: list[TableWrite], no_sync: bool) -> None:
-        """Buffer `writes`; unless `no_sync`, return once they are durable and published."""
+        """Buffer `writes`; unless `no_sync`, return once they are durable and published.
+        Unavailable when they were not applied (retry), or, at shutdown only, when the
+        outcome could not be made sure of."""
         if self._closed:
             raise Unavailable("the server is shutting down; retry the write on another node")
+        if self._unsettled is not None:
+            raise Unavailable("the write-ahead log cannot be written at the moment; the write "
+                              "was not applied, retry")
         self._pending.extend(writes)
         if no_sync:
             return
@@ -123,51 +158,123 @@ class Wal:
         await waiter
 
     async def close(self) -> None:
-        """Flush what is buffered (no_sync writes included) and stop."""
+        """Flush what is buffered (no_sync writes included), answer every writer, and stop."""
         self._closed = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait([self._task])
+        if self._flushing is not None:
+            # The loop's last flush carries on after the loop is cancelled: let it finish.
+            await asyncio.wait([self._flushing])
         await self._flush()
+        if self._unsettled is not None:
+            await self._give_up()
+        if self._pending:
+            # Only behind an unsettled flush: these were never written anywhere.
+            log.error("%d buffered writes could not be written before shutdown",
+                      len(self._pending))
+            self._pending = []
+            _fail(self._waiters, "the write-ahead log could not be written before shutdown; "
+                                 "the write was not applied, retry")
+            self._waiters = []
         self._executor.shutdown(wait=True)
 
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
-            try:
-                await self._flush()
-            except Exception:  # the loop must survive anything one flush does
-                log.exception("WAL flush failed")
+            if not self._pending and self._unsettled is None:
+                continue
+            if self._flushing is None or self._flushing.done():
+                self._flushing = asyncio.create_task(self._flush_logged(), name="wal-flush-once")
+            # Shielded: cancelling the loop must not cut a flush off after it took the
+            # buffered writes and before it answered their writers.
+            await asyncio.shield(self._flushing)
+
+    async def _flush_logged(self) -> None:
+        try:
+            await self._flush()
+        except Exception:  # the loop must survive anything one flush does
+            log.exception("WAL flush failed")
 
     async def _flush(self) -> None:
+        if self._unsettled is not None and not await self._settle():
+            return  # buffered writes wait behind it, so files are published in order
         if not self._pending:
             return
         writes, waiters = self._pending, self._waiters
         self._pending, self._waiters = [], []
         sequence = self._next_sequence
-        self._next_sequence += 1
-        loop = asyncio.get_running_loop()
+        self._next_sequence += 1  # never reused, whatever happens to this flush
         started = time.perf_counter()
         try:
-            merged = await loop.run_in_executor(self._executor, self._persist, sequence, writes)
+            merged = await self._in_executor(self._persist, sequence, writes)
         except Exception as e:
             log.exception("could not write WAL file %d", sequence)
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_exception(Unavailable(f"the write-ahead log could not be written "
-                                                     f"({e}); the write was not applied, retry"))
+            if await self._in_executor(self._remove, sequence):
+                _fail(waiters, f"the write-ahead log could not be written ({e}); the write was "
+                               f"not applied, retry")
+            else:
+                self._unsettled = _Unsettled(sequence, writes, waiters)
+                log.error("WAL file %d may be on the store: its writes are kept and the file "
+                          "written again at every flush; new writes are refused until then",
+                          sequence)
             return
         self.last_flush_seconds = time.perf_counter() - started
+        self._complete(sequence, merged, waiters)
+
+    async def _settle(self) -> bool:
+        """Write the unsettled flush's file again; True once it is durable and published."""
+        unsettled = self._unsettled
+        try:
+            merged = await self._in_executor(self._persist, unsettled.sequence, unsettled.writes)
+        except Exception as e:
+            log.warning("WAL file %d still cannot be written (%s); retrying at the next flush",
+                        unsettled.sequence, e)
+            return False
+        self._unsettled = None
+        log.info("WAL file %d written on retry; its writes are applied", unsettled.sequence)
+        self._complete(unsettled.sequence, merged, unsettled.waiters)
+        return True
+
+    async def _give_up(self) -> None:
+        """At shutdown: the unsettled file could not be written; delete it if we can."""
+        unsettled, self._unsettled = self._unsettled, None
+        if await self._in_executor(self._remove, unsettled.sequence):
+            _fail(unsettled.waiters, "the write-ahead log could not be written before "
+                                     "shutdown; the write was not applied, retry")
+        else:
+            log.error("WAL file %d could be neither written nor removed before shutdown; if it "
+                      "is on the store its writes are replayed at the next start",
+                      unsettled.sequence)
+            _fail(unsettled.waiters, "the server is shutting down and could not make sure "
+                                     "whether the write was applied; query before retrying")
+
+    def _complete(self, sequence: int, merged: list[TableWrite],
+                  waiters: list[asyncio.Future]) -> None:
         self._publish(WalFlush(sequence, merged))
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
 
+    async def _in_executor(self, function, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    def _path(self, sequence: int) -> str:
+        return f"{self._prefix}{sequence:020d}.wal"
+
     def _persist(self, sequence: int, writes: list[TableWrite]) -> list[TableWrite]:
         merged = _merge(writes)
-        self._store.durable_put(f"{self._prefix}{sequence:020d}.wal", encode(sequence, merged))
+        self._store.durable_put(self._path(sequence), encode(sequence, merged))
         return merged
+
+    def _remove(self, sequence: int) -> bool:
+        """Delete a WAL file whose write failed; whether it is sure to be gone."""
+        try:
+            self._store.durable_delete(self._path(sequence))
+        except Exception:
+            log.exception("could not remove WAL file %d after its write failed", sequence)
+            return False
+        return True
 
     def _publish(self, flush: WalFlush) -> None:
         for subscriber in self._subscribers:
@@ -177,13 +284,20 @@ class Wal:
                 log.exception("WAL subscriber %r failed on flush %d", subscriber, flush.sequence)
 
 
+def _fail(waiters: list[asyncio.Future], message: str) -> None:
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_exception(Unavailable(message))
+
+
 def _merge(writes: list[TableWrite]) -> list[TableWrite]:
-    """One TableWrite per (database, table), rows in arrival order."""
-    grouped: dict[tuple[str, str], list[pa.Table]] = defaultdict(list)
+    """One TableWrite per (database, table, table id), rows in arrival order. Writes to a table
+    deleted and created again under the same name meanwhile stay apart (their ids differ)."""
+    grouped: dict[tuple[str, str, int | None], list[pa.Table]] = defaultdict(list)
     for write in writes:
-        grouped[(write.database, write.table)].append(write.data)
+        grouped[(write.database, write.table, write.table_id)].append(write.data)
     return [
         TableWrite(db, table, parts[0] if len(parts) == 1
-                   else pa.concat_tables(parts, promote_options="default"))
-        for (db, table), parts in grouped.items()
+                   else pa.concat_tables(parts, promote_options="default"), table_id)
+        for (db, table, table_id), parts in grouped.items()
     ]

@@ -2,6 +2,7 @@
 
     magic (8 bytes) | crc32 of payload (u32) | payload length (u64) | payload
     payload = index length (u32) | index (JSON) | one Arrow IPC stream per table write
+    index   = {"sequence": n, "writes": [{"db", "table", "table_id" (if known), "len"}, ...]}
 
 A file whose length or checksum does not match was torn by a crash or damaged afterwards;
 `decode` refuses it with `CorruptWalFile` and the caller decides what to do.
@@ -27,11 +28,17 @@ class CorruptWalFile(ValueError):
 
 @dataclass(frozen=True)
 class TableWrite:
-    """Rows written to one table: only the columns the lines named, nulls where a line did not."""
+    """Rows written to one table: only the columns the lines named, nulls where a line did not.
+
+    `table_id` is the catalog's id of the table the rows were validated against (never reused,
+    unlike names: a table deleted and created again gets a new one), so that rows of a deleted
+    table are never taken for rows of a new table of the same name. None in files written
+    before ids existed."""
 
     database: str
     table: str
     data: pa.Table
+    table_id: int | None = None
 
 
 def encode(sequence: int, writes: list[TableWrite]) -> bytes:
@@ -42,7 +49,10 @@ def encode(sequence: int, writes: list[TableWrite]) -> bytes:
             stream.write_table(write.data)
         blob = sink.getvalue()
         blobs.append(blob)
-        index.append({"db": write.database, "table": write.table, "len": blob.size})
+        entry = {"db": write.database, "table": write.table, "len": blob.size}
+        if write.table_id is not None:
+            entry["table_id"] = write.table_id
+        index.append(entry)
     index_bytes = orjson.dumps({"sequence": sequence, "writes": index})
     payload = b"".join([_INDEX_LEN.pack(len(index_bytes)), index_bytes, *map(bytes, blobs)])
     return MAGIC + _HEADER.pack(zlib.crc32(payload), len(payload)) + payload
@@ -67,5 +77,5 @@ def decode(data: bytes) -> tuple[int, list[TableWrite]]:
         blob = pa.py_buffer(bytes(payload[offset : offset + entry["len"]]))
         offset += entry["len"]
         table = pa.ipc.open_stream(blob).read_all()
-        writes.append(TableWrite(entry["db"], entry["table"], table))
+        writes.append(TableWrite(entry["db"], entry["table"], table, entry.get("table_id")))
     return index["sequence"], writes

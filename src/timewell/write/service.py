@@ -12,7 +12,8 @@ from timewell.catalog import Catalog, check_database_name
 from timewell.errors import InvalidRequest
 from timewell.lineprotocol import LineError, LineProtocolError, Precision, parse
 from timewell.storage.wal import Wal
-from timewell.write.validate import ValidatedWrite, WriteLimits, validate
+from timewell.write.backpressure import BackPressure
+from timewell.write.validate import ValidatedWrite, WriteLimits, stamp_table_ids, validate
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -37,10 +38,12 @@ class WriteOutcome:
 
 
 class WriteService:
-    def __init__(self, catalog: Catalog, wal: Wal, limits: WriteLimits) -> None:
+    def __init__(self, catalog: Catalog, wal: Wal, limits: WriteLimits,
+                 backpressure: BackPressure | None = None) -> None:
         self._catalog = catalog
         self._wal = wal
         self._limits = limits
+        self._backpressure = backpressure
         self.lines_written = 0
         self.lines_rejected = 0
         # called with (database, lines written, lines rejected) after each write (metrics)
@@ -49,8 +52,10 @@ class WriteService:
     async def write_lp(self, database: str, body: bytes, precision: Precision,
                        accept_partial: bool, no_sync: bool) -> WriteOutcome:
         """Write line protocol; RejectedLines when any line is refused (after writing the rest
-        when `accept_partial`)."""
+        when `accept_partial`); Overloaded while buffered data is at its memory limit."""
         check_database_name(database)
+        if self._backpressure is not None:
+            self._backpressure.check()  # before any work: a refused write changes nothing
         validated = await run_in_threadpool(self._prepare, database, body, precision,
                                             accept_partial)
         if validated.writes:
@@ -81,4 +86,5 @@ class WriteService:
                 return validated
             if validated.writes:
                 self._catalog.commit(validated.catalog_ops)
+                stamp_table_ids(self._catalog, validated)  # new tables have ids only now
         return validated

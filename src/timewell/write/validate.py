@@ -9,7 +9,7 @@ catalog or an earlier segment is rejected whole (all its lines share the offendi
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -105,6 +105,16 @@ def validate(catalog: Catalog, database: str, body: bytes, parsed: ParsedBody,
         result.writes.append(TableWrite(database, table_name, _combine(accepted)))
     result.errors.sort(key=lambda e: e.line_number)
     return result
+
+
+def stamp_table_ids(catalog: Catalog, validated: ValidatedWrite) -> None:
+    """Put in each write the id of the table it was validated against; call with
+    `catalog.lock` held, after `catalog_ops` are committed (a new table has its id only then).
+    The id lets WAL consumers drop the rows if the table is deleted (and its name reused)
+    before they are flushed."""
+    db = catalog.databases[validated.database]
+    validated.writes = [replace(write, table_id=db.tables[write.table].table_id)
+                        for write in validated.writes]
 
 
 def _table_refusal(name: str, table) -> str | None:

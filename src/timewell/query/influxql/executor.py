@@ -53,7 +53,7 @@ class InfluxQLEngine:
 
     def _statement(self, statement, database: str | None, rp: str | None,
                    now_ns: int) -> list[Series]:
-        shows = Shows(self._catalog, self._run_sql, now_ns)
+        shows = Shows(self._catalog, self._run_sql, self._query.series, now_ns)
         if isinstance(statement, Unsupported):
             raise InfluxQLError(f"the InfluxQL statement {statement.name} is not supported")
         if isinstance(statement, ast.ShowDatabases):

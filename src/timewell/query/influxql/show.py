@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from timewell.catalog import Catalog, DatabaseNotFound
 from timewell.catalog.model import ColumnType, Database
@@ -18,10 +22,16 @@ FIELD_TYPES = {ColumnType.FLOAT: "float", ColumnType.INTEGER: "integer",
 SHARD_GROUP_DURATION = "168h0m0s"
 
 
+SeriesOf = Callable[[str, str], pa.Table]
+"""(database, table) -> the table's distinct tag sets, tags as strings."""
+
+
 class Shows:
-    def __init__(self, catalog: Catalog, run_sql: RunSql, now_ns: int) -> None:
+    def __init__(self, catalog: Catalog, run_sql: RunSql, series_of: SeriesOf,
+                 now_ns: int) -> None:
         self._catalog = catalog
         self._run_sql = run_sql
+        self._series_of = series_of
         self._now_ns = now_ns
 
     def databases(self) -> list[Series]:
@@ -69,6 +79,14 @@ class Shows:
             keys = sorted(k for k, kind in schema.items()
                           if kind is ColumnType.TAG and _key_matches(k, stmt.key_op, stmt.keys))
             rows = []
+            if stmt.condition is None and keys:
+                # From the series catalog: no data is scanned.
+                series = self._series_of(database, name)
+                for key in keys:
+                    if key in series.column_names:
+                        values = pc.unique(series.column(key).drop_null()).to_pylist()
+                        rows += [[key, v] for v in sorted(values)]
+                keys = []
             for key in keys:
                 where = [f"{ident(key)} IS NOT NULL"]
                 if stmt.condition is not None:

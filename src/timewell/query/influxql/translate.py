@@ -215,6 +215,7 @@ def measurement_query(stmt: ast.SelectStatement, projection: Projection, measure
         return MeasurementQuery(measurement, sql, tag_keys,
                                 [f"__c{i}" for i in range(len(projection.columns))])
     select = list(tags)
+    # By the tag's text: DataFusion groups strings about twice as fast as dictionaries.
     group = [_tag_text(schema, t) for t in tag_keys]
     if stmt.group_by_time is not None:
         bucket = bucket_sql(stmt.group_by_time)
@@ -391,6 +392,9 @@ def condition_sql(expr: ast.Expr, schema: Schema) -> str:
             match = f"regexp_like({_operand_sql(expr.lhs, schema)}, {string(expr.rhs.pattern)})"
             return match if expr.op == "=~" else f"(NOT {match})"
         if expr.op in _COMPARISONS:
+            tag_test = _tag_equality_sql(expr, schema)
+            if tag_test is not None:
+                return tag_test
             return f"({_operand_sql(expr.lhs, schema)} {_COMPARISONS[expr.op]} " \
                    f"{_operand_sql(expr.rhs, schema)})"
         if expr.op in _ARITHMETIC:
@@ -400,6 +404,26 @@ def condition_sql(expr: ast.Expr, schema: Schema) -> str:
     if isinstance(expr, ast.VarRef) and schema.get(expr.name) is ColumnType.BOOLEAN:
         return ident(expr.name)
     raise InfluxQLError(f"invalid condition: {describe(expr)}")
+
+
+def _tag_equality_sql(expr: ast.BinaryExpr, schema: Schema) -> str | None:
+    """`tag = 'v'` / `tag != 'v'` as comparisons of the tag column itself, which reach the
+    scan (and its series index) and compare dictionary values, not per-row text; None for
+    other comparisons. A point without the tag compares as the empty string."""
+    if expr.op not in ("=", "!=", "<>"):
+        return None
+    tag, value = expr.lhs, expr.rhs
+    if isinstance(tag, ast.StringLiteral):
+        tag, value = value, tag
+    if not (isinstance(tag, ast.VarRef) and isinstance(value, ast.StringLiteral)
+            and schema.get(tag.name) is ColumnType.TAG and tag.type != "field"):
+        return None
+    column = ident(tag.name)
+    if expr.op == "=":
+        return f"({column} IS NULL)" if value.value == "" else \
+            f"({column} = {string(value.value)})"
+    return f"({column} IS NOT NULL)" if value.value == "" else \
+        f"({column} IS NULL OR {column} <> {string(value.value)})"
 
 
 def _operand_sql(expr: ast.Expr, schema: Schema) -> str:

@@ -1,4 +1,5 @@
-"""What a query's WHERE clause says about a cache's key columns.
+"""What a query's WHERE clause says about some columns: the values of key columns (a cache's
+keys, a table's tags) and the range of `time`.
 
 DataFusion hands a pyarrow-dataset table the filters it pushed down as one
 `pyarrow.compute.Expression`. Python cannot walk such an expression, but Arrow can serialize
@@ -89,7 +90,7 @@ def _parse(serialized: bytes):
         if key == "field_ref":
             node = _Field(value)
         elif key == "literal":
-            node = _Literal(batch.column(int(value))[0].as_py())
+            node = _Literal(_python_value(batch.column(int(value))[0]))
         elif key == "options":
             stack[-1].options = int(value)
             continue
@@ -106,6 +107,78 @@ def _parse(serialized: bytes):
     if stack or root is None:
         raise ValueError("unbalanced expression metadata")
     return root
+
+
+def _python_value(scalar: pa.Scalar):
+    if pa.types.is_timestamp(scalar.type):  # as int nanoseconds: datetime has no nanoseconds
+        if scalar.type.tz is not None:
+            scalar = scalar.cast(pa.timestamp(scalar.type.unit))
+        return _Timestamp(scalar.cast(pa.timestamp("ns")).cast(pa.int64()).as_py())
+    return scalar.as_py()
+
+
+@dataclass(frozen=True)
+class _Timestamp:
+    ns: int | None
+
+
+TimeBounds = tuple[int | None, int | None]
+"""Inclusive lower and upper bounds in nanoseconds; None where the filter sets none."""
+
+_LOWER = {"greater": 1, "greater_equal": 0}
+_UPPER = {"less": -1, "less_equal": 0}
+_MIRROR = {"greater": "less", "greater_equal": "less_equal", "less": "greater",
+           "less_equal": "greater_equal", "equal": "equal"}
+
+
+def time_bounds(expression: pc.Expression | None, column: str = "time") -> TimeBounds:
+    """The range of `column` a row must be in to satisfy `expression` ((None, None) when the
+    filter does not limit it, or cannot be read)."""
+    if expression is None:
+        return None, None
+    try:
+        _, (serialized,) = expression.__reduce__()
+        return _bounds_of(serialized.to_pybytes(), column)
+    except Exception:
+        return None, None
+
+
+@functools.lru_cache(maxsize=512)
+def _bounds_of(serialized: bytes, column: str) -> TimeBounds:
+    return _bounds(_parse(serialized), column)
+
+
+def _bounds(node, column: str) -> TimeBounds:
+    if not isinstance(node, _Call):
+        return None, None
+    if node.function in _AND:
+        low, high = None, None
+        for arg in node.args:
+            arg_low, arg_high = _bounds(arg, column)
+            if arg_low is not None:
+                low = arg_low if low is None else max(low, arg_low)
+            if arg_high is not None:
+                high = arg_high if high is None else min(high, arg_high)
+        return low, high
+    if node.function in _OR:
+        sides = [_bounds(arg, column) for arg in node.args]
+        lows, highs = [lo for lo, _ in sides], [hi for _, hi in sides]
+        return (None if None in lows or not lows else min(lows),
+                None if None in highs or not highs else max(highs))
+    if len(node.args) != 2 or node.function not in _MIRROR:
+        return None, None
+    function, (left, right) = node.function, node.args
+    if isinstance(right, _Field):
+        left, right, function = right, left, _MIRROR[function]
+    if not (isinstance(left, _Field) and left.name == column and isinstance(right, _Literal)
+            and isinstance(right.value, _Timestamp) and right.value.ns is not None):
+        return None, None
+    ns = right.value.ns
+    if function == "equal":
+        return ns, ns
+    if function in _LOWER:
+        return ns + _LOWER[function], None
+    return None, ns + _UPPER[function]
 
 
 def _constraints(node, keys: frozenset[str]) -> tuple[Constraints, bool]:

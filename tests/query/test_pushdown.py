@@ -9,7 +9,7 @@ from datafusion import SessionContext, udtf
 from datafusion.catalog import Table
 
 from timewell.caches.dataset import CacheDataset
-from timewell.caches.predicates import key_constraints
+from timewell.query.pushdown import key_constraints
 
 DATA = pa.table({
     "host": pa.array(["a", "b", "c"]), "region": pa.array(["x", "y", "x"]),

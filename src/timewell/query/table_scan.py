@@ -1,0 +1,224 @@
+"""A table's stored data as DataFusion scans it: only what the query's filter can match, one
+row per point.
+
+DataFusion hands a pyarrow-dataset table the filters it pushes down (`get_fragments(filter)`)
+and expects the fragments' scanners to apply them exactly (see `caches/dataset.py`).
+`StoredTableDataset` reads from the filter the time range and the tag values a row can have
+(`query/pushdown.py`) and narrows before anything is scanned:
+
+- buffered runs outside the time range are skipped, and in the others only the rows of the
+  matching series are taken (`SeriesIndex`), then cut to the time range;
+- Parquet files outside the time range are skipped, and in the others only the row groups
+  whose statistics can match are read (`ParquetLayout`);
+- last write wins: every run and file holds one row per point, so a point can be in two
+  sources only where sources overlap in time. Those time ranges (`overlap_zones`; usually
+  none, or the seconds where a snapshot's files meet the buffer) are read narrowed by tags
+  and time only — never by a field condition, which could pick a stale copy of a point — and
+  merged with `sort_and_deduplicate` in source order; everything else passes untouched.
+
+The rows then go through pyarrow's filter with the whole expression (skipped for buffered rows
+when the filter says nothing but what the narrowing applied exactly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+from pyarrow import acero
+
+from timewell.query.pushdown import key_constraints, time_bounds
+from timewell.storage.buffer import Run, align
+from timewell.storage.data import TableView
+from timewell.storage.dedup import sort_and_deduplicate
+from timewell.storage.parquet_index import ParquetFile
+from timewell.storage.parquet_layout import ParquetLayout
+
+LayoutOf = Callable[[ParquetFile], ParquetLayout]
+
+
+class StoredTableDataset(ds.InMemoryDataset):
+    def __init__(self, view: TableView, schema: pa.Schema, series_key: list[str],
+                 layout_of: LayoutOf, cutoff_ns: int | None) -> None:
+        self._empty = schema.empty_table()
+        super().__init__(self._empty)
+        self._view = view
+        self._schema = schema
+        self._series_key = series_key
+        self._tags = [f.name for f in schema if pa.types.is_dictionary(f.type)]
+        self._layout_of = layout_of
+        self._cutoff_ns = cutoff_ns
+
+    def scanner(self, columns=None, **_ignored) -> _Rows:
+        return _Rows(self._empty, columns)  # DataFusion asks for the projected schema only
+
+    def get_fragments(self, filter=None) -> Iterator:  # noqa: A002 - pyarrow's parameter name
+        if isinstance(filter, pa.BooleanScalar):
+            # DataFusion folds a contradiction (`a = 1 AND a = 2`) into a boolean scalar.
+            if not filter.as_py():
+                return iter([_Memory(self._empty, None)])
+            filter = None
+        low, high = time_bounds(filter)
+        if self._cutoff_ns is not None:
+            low = self._cutoff_ns if low is None else max(low, self._cutoff_ns)
+            cutoff = pc.field("time") >= pa.scalar(self._cutoff_ns, pa.timestamp("ns"))
+            filter = cutoff if filter is None else filter & cutoff
+        constraints, exact = key_constraints(filter, self._tags)
+        runs = [r for r in self._view.runs if _overlaps(r.min_time_ns, r.max_time_ns, low, high)]
+        files = [f for f in self._view.files
+                 if _overlaps(f.min_time_ns, f.max_time_ns, low, high)]
+        zones = overlap_zones([_clip(s.min_time_ns, s.max_time_ns, low, high)
+                               for s in [*runs, *files]])
+        clean: list[pa.Table] = []
+        merge: list[tuple[int, pa.Table]] = []  # (order, rows) of the overlapping sources
+        fragments = []
+        for run in runs:
+            rows = align(run.rows(constraints, low, high), self._schema)
+            _split(rows, run, zones, clean, merge)
+        for file in files:
+            layout = self._layout_of(file)
+            groups = layout.row_groups_for(constraints, low, high)
+            if groups == []:
+                continue
+            fragment = layout.fragment if groups is None else layout.fragment.subset(
+                row_group_ids=groups)
+            if not _touches(zones, file.min_time_ns, file.max_time_ns):
+                fragments.append(_File(fragment, self._schema, filter))
+                continue
+            narrowing = _narrowing(constraints, low, high, self._tags)
+            rows = fragment.to_table(schema=self._schema, filter=narrowing)
+            _split(rows, file, zones, clean, merge)
+        if merge:
+            merge.sort(key=lambda part: part[0])  # oldest first: later sources win
+            parts = [rows for _, rows in merge]
+            clean.append(sort_and_deduplicate(pa.concat_tables(parts), self._series_key))
+        # The rows in memory were narrowed exactly by tags and time; when the filter says
+        # nothing else (`exact`), that is the whole filter.
+        clean = [rows for rows in clean if rows.num_rows]
+        if clean or not fragments:  # no fragment at all upsets DataFusion's sort
+            memory = pa.concat_tables(clean) if clean else self._empty
+            fragments.insert(0, _Memory(memory, None if exact else filter))
+        return iter(fragments)
+
+
+def overlap_zones(ranges: list[tuple[int, int]], most: int = 8) -> list[tuple[int, int]]:
+    """The time ranges (inclusive) covered by two or more of `ranges`, merged, at most `most`
+    of them (the closest are joined: merging more rows than needed is still correct)."""
+    zones: list[tuple[int, int]] = []
+    reach = None  # the latest end among the ranges starting earlier
+    for low, high in sorted(ranges):
+        if reach is not None and low <= reach:
+            zone = (low, min(high, reach))
+            if zones and zone[0] <= zones[-1][1] + 1:
+                zones[-1] = (zones[-1][0], max(zones[-1][1], zone[1]))
+            else:
+                zones.append(zone)
+        reach = high if reach is None else max(reach, high)
+    while len(zones) > most:
+        gaps = [zones[i + 1][0] - zones[i][1] for i in range(len(zones) - 1)]
+        i = gaps.index(min(gaps))
+        zones[i:i + 2] = [(zones[i][0], zones[i + 1][1])]
+    return zones
+
+
+def _overlaps(min_ns: int, max_ns: int, low: int | None, high: int | None) -> bool:
+    return (low is None or max_ns >= low) and (high is None or min_ns <= high)
+
+
+def _clip(min_ns: int, max_ns: int, low: int | None, high: int | None) -> tuple[int, int]:
+    return (min_ns if low is None else max(min_ns, low),
+            max_ns if high is None else min(max_ns, high))
+
+
+def _touches(zones: list[tuple[int, int]], low: int, high: int) -> bool:
+    return any(z_low <= high and low <= z_high for z_low, z_high in zones)
+
+
+def _split(rows: pa.Table, source: Run | ParquetFile, zones: list[tuple[int, int]],
+           clean: list[pa.Table], merge: list[tuple[int, pa.Table]]) -> None:
+    """`rows` of one source into those outside every zone (clean) and inside one (merge)."""
+    if not _touches(zones, source.min_time_ns, source.max_time_ns):
+        clean.append(rows)
+        return
+    times = rows.column("time").cast(pa.int64())
+    inside = None
+    for low, high in zones:
+        mask = pc.and_(pc.greater_equal(times, low), pc.less_equal(times, high))
+        inside = mask if inside is None else pc.or_(inside, mask)
+    clean.append(rows.filter(pc.invert(inside)))
+    merge.append((source.order, rows.filter(inside)))
+
+
+def _narrowing(constraints: dict, low: int | None, high: int | None,
+               tags: list[str]) -> pc.Expression | None:
+    """The part of a filter that is about the point's identity (tags, time): safe to apply
+    before duplicates are merged."""
+    expression = None
+    for tag, values in constraints.items():
+        if tag in tags:
+            condition = pc.field(tag).isin(pa.array(sorted(values, key=str), pa.string()))
+            expression = condition if expression is None else expression & condition
+    for bound, compare in ((low, pc.Expression.__ge__), (high, pc.Expression.__le__)):
+        if bound is not None:
+            condition = compare(pc.field("time"), pa.scalar(bound, pa.timestamp("ns")))
+            expression = condition if expression is None else expression & condition
+    return expression
+
+
+class _Memory:
+    """Rows in memory, filtered by `filter` when scanned (None: they already satisfy it)."""
+
+    def __init__(self, table: pa.Table, filter: pc.Expression | None) -> None:  # noqa: A002
+        self._table = table
+        self._filter = filter
+
+    def scanner(self, schema=None, columns=None, batch_size=None, **_ignored) -> _Rows:
+        table = self._table
+        if self._filter is not None and table.num_rows:
+            table = filter_rows(table, self._filter)
+        return _Rows(table, columns, batch_size)
+
+
+def filter_rows(table: pa.Table, expression: pc.Expression) -> pa.Table:
+    """`table.filter(expression)` on this thread: `Table.filter` hands the work to Arrow's
+    thread pool, which costs more than filtering the few rows a narrowed scan leaves."""
+    plan = acero.Declaration.from_sequence([
+        acero.Declaration("table_source", acero.TableSourceNodeOptions(table)),
+        acero.Declaration("filter", acero.FilterNodeOptions(expression)),
+    ])
+    return plan.to_table(use_threads=False)
+
+
+class _File:
+    """A Parquet file (or some of its row groups), scanned by pyarrow with the filter."""
+
+    def __init__(self, fragment: ds.Fragment, schema: pa.Schema,
+                 filter: pc.Expression | None) -> None:  # noqa: A002
+        self._fragment = fragment
+        self._schema = schema
+        self._filter = filter
+
+    def scanner(self, schema=None, columns=None, batch_size=None, **_ignored):
+        options = {"batch_size": batch_size} if batch_size else {}
+        return self._fragment.scanner(schema=self._schema, columns=columns,
+                                      filter=self._filter, **options)
+
+
+class _Rows:
+    """What DataFusion reads from a scanner: the projected schema and the batches."""
+
+    def __init__(self, table: pa.Table, columns: list[str] | None,
+                 batch_size: int | None = None) -> None:
+        self._table = table if columns is None else table.select(columns)
+        self._batch_size = batch_size or _BATCH_ROWS
+        self.projected_schema = self._table.schema
+
+    def to_batches(self) -> Iterator[pa.RecordBatch]:
+        # Batches of bounded size (slices, no copies) let DataFusion spread the work over
+        # its partitions.
+        return iter(self._table.to_batches(max_chunksize=self._batch_size))
+
+
+_BATCH_ROWS = 65_536
