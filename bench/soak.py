@@ -206,7 +206,7 @@ async def run(args: argparse.Namespace, url: str, process: subprocess.Popen,
         if mixed:
             tasks.append(asyncio.create_task(load.querier(client, started, stop)))
         print(f"{'t s':>5} {'phase':>5} {'rows':>12} {'rows/s':>8} {'RSS MiB':>8} "
-              f"{'q p50 ms':>8}", file=out, flush=True)
+              f"{'max MiB':>8} {'q p50 ms':>8}", file=out, flush=True)
         last = (0.0, 0)
 
         def report(phase: str) -> None:
@@ -214,9 +214,10 @@ async def run(args: argparse.Namespace, url: str, process: subprocess.Popen,
             t = time.monotonic() - started
             window = [lat for done, lat in load.queries if done > last[0]]
             rate = (load.rows - last[1]) / (t - last[0]) if t > last[0] else 0.0
-            rss = sampler.samples[-1][1] if sampler.samples else 0
-            print(f"{t:5.0f} {phase:>5} {load.rows:12,} {rate:8,.0f} {rss / MIB:8.0f} "
-                  f"{fmt_ms(median_ms(window)):>8}", file=out, flush=True)
+            samples = [rss for at, rss in sampler.samples if at > last[0]] or [sampler.now()]
+            print(f"{t:5.0f} {phase:>5} {load.rows:12,} {rate:8,.0f} {samples[-1] / MIB:8.0f} "
+                  f"{max(samples) / MIB:8.0f} {fmt_ms(median_ms(window)):>8}",
+                  file=out, flush=True)
             last = (t, load.rows)
 
         end_load = started + args.duration
@@ -252,6 +253,7 @@ async def run(args: argparse.Namespace, url: str, process: subprocess.Popen,
     return {
         "mode": args.mode,
         "peak_rss_load_mib": max(load_rss + [end_of_load_rss]) / MIB,
+        "median_rss_load_mib": statistics.median(load_rss or [end_of_load_rss]) / MIB,
         "end_of_load_rss_mib": end_of_load_rss / MIB,
         "after_idle_rss_mib": after_idle_rss / MIB,
         "peak_rss_idle_mib": max((rss for t, rss in sampler.samples if t > load_seconds),
@@ -319,8 +321,9 @@ def main() -> None:
     print(f"\nmode {r['mode']}: {r['rows_written']:,} rows written in {r['load_seconds']:.0f} s "
           f"({r['rows_per_s']:,.0f} rows/s); counted back: "
           f"{f'{counted:,}' if isinstance(counted, int) else counted}")
-    print(f"RSS MiB: start {r['start_rss_mib']:.0f}, peak under load {r['peak_rss_load_mib']:.0f},"
-          f" end of load {r['end_of_load_rss_mib']:.0f}, after {args.idle:.0f} s idle "
+    print(f"RSS MiB: start {r['start_rss_mib']:.0f}, peak under load {r['peak_rss_load_mib']:.0f}"
+          f" (median {r['median_rss_load_mib']:.0f}), end of load {r['end_of_load_rss_mib']:.0f},"
+          f" after {args.idle:.0f} s idle "
           f"{r['after_idle_rss_mib']:.0f} (peak while idle {r['peak_rss_idle_mib']:.0f})")
     if r["mode"] == "mixed":
         print(f"queries: {r['queries']:,}, p50 {fmt_ms(r['query_p50_ms'])} ms, "
