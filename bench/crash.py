@@ -6,7 +6,7 @@ one point again and prints every problem found. `tests/storage/powercut_harness.
 the workload, the durability model and the invariants.
 
     .venv/bin/python bench/crash.py [--points 2000] [--seed 1] [--overlap] [--atomic-puts]
-                                    [--atomic-durable-puts] [--no-dedup] [--only SEED] [--json]
+                                    [--torn-durable-puts] [--no-dedup] [--only SEED] [--json]
 """
 
 from __future__ import annotations
@@ -40,9 +40,10 @@ def main() -> None:
     parser.add_argument("--atomic-puts", action="store_true",
                         help="no put is ever torn (S3); default: a local file system, where a "
                              "put not yet fsync'd, or cut short, can be")
-    parser.add_argument("--atomic-durable-puts", action="store_true",
-                        help="a local file system, but durable puts fsync before they rename, "
-                             "so one cut short is whole or absent")
+    parser.add_argument("--torn-durable-puts", action="store_true",
+                        help="durable puts rename before their bytes are durable, so one cut "
+                             "short can leave a torn file (obstore's own local put); default: "
+                             "as ObjectStore.durable_put, fsync then rename")
     parser.add_argument("--no-dedup", action="store_true",
                         help="check every written line as its own row even if the node "
                              "deduplicates (default: ask the node)")
@@ -52,7 +53,7 @@ def main() -> None:
 
     dedup = not args.no_dedup and dedup_implemented()
     options = {"dedup": dedup, "overlap": args.overlap, "torn_writes": not args.atomic_puts,
-               "atomic_durable_put": args.atomic_durable_puts}
+               "atomic_durable_put": not args.torn_durable_puts}
     if args.only is not None:
         result = run_point(args.only, **options)
         print(f"seed {result.seed}: cut at operation {result.cut_at} of {result.operations} "
@@ -83,7 +84,7 @@ def main() -> None:
               f"({'last write wins' if dedup else 'every line a row'}"
               f"{', overlapping' if args.overlap else ''}"
               f"{', atomic puts' if args.atomic_puts else ', torn puts'}"
-              f"{', atomic durable puts' if args.atomic_durable_puts else ''})")
+              f"{', torn durable puts' if args.torn_durable_puts else ''})")
         print("by phase: " + ", ".join(f"{p} {phases[p]}" for p in PHASES))
         print(f"{len(failed)} failed")
         for r in failed:
@@ -93,7 +94,7 @@ def main() -> None:
             print(f"reproduce: .venv/bin/python bench/crash.py --only {failed[0].seed}"
                   f"{' --overlap' if args.overlap else ''}"
                   f"{' --atomic-puts' if args.atomic_puts else ''}"
-                  f"{' --atomic-durable-puts' if args.atomic_durable_puts else ''}"
+                  f"{' --torn-durable-puts' if args.torn_durable_puts else ''}"
                   f"{' --no-dedup' if args.no_dedup else ''}")
     raise SystemExit(1 if failed else 0)
 

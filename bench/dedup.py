@@ -20,9 +20,11 @@ Two data sets, each on fresh servers:
 
 Then each query is timed over HTTP (`/api/v3/query_sql`, JSON), one warm-up run (reported
 as `first_s`: it includes sorting the buffer into runs where the server does that lazily)
-and `--runs` timed runs, median. With `--baseline OTHER_CHECKOUT/src` a second server is
-loaded with the same data from other sources and the two are queried alternately, run by
-run, so that noise from the rest of the machine falls on both alike.
+and `--runs` timed runs, median; also the CPU time the server spent on each (all its
+threads), steadier than wall-clock time on a shared machine. With `--baseline
+OTHER_CHECKOUT/src` a second server is loaded with the same data from other sources and the
+two are queried alternately, run by run, so that noise from the rest of the machine falls on
+both alike.
 
     .venv/bin/python bench/dedup.py [--rows 10000000] [--runs 5] [--buffer 0.1]
         [--duplicates 0.1] [--baseline OTHER_CHECKOUT/src] [--json]
@@ -41,6 +43,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ingest import CONNECTIONS, server_module, start_server  # noqa: E402 - sibling module
@@ -143,7 +146,6 @@ def load(data_dir: str, source_dir: str | None, first: list, second: list):
 def queries(in_parquet: int) -> dict[str, str]:
     aggregate = "SELECT host, avg(usage) AS usage, count(*) AS n FROM cpu"
     boundary = START_NS + in_parquet * STEPS_PER_BATCH * STEP_NS  # first buffered time
-    early = START_NS + HOUR_NS
 
     def hour(start: int) -> str:
         return (f"{aggregate} WHERE time >= to_timestamp_nanos({start}) "
@@ -152,17 +154,20 @@ def queries(in_parquet: int) -> dict[str, str]:
     return {
         "all rows": f"{aggregate} GROUP BY host",
         "1 h across the Parquet/buffer boundary": hour(boundary - HOUR_NS // 2),
-        "1 h in Parquet only": hour(early),
+        "first 1 h (in Parquet)": hour(START_NS),
     }
 
 
-def timed(client: httpx.Client, q: str) -> float:
+def timed(client: httpx.Client, server: psutil.Process, q: str) -> tuple[float, float]:
+    """Seconds over HTTP, and CPU seconds the server spent (all its threads)."""
+    cpu = server.cpu_times()
     started = time.perf_counter()
     rows = sql(client, q)
     elapsed = time.perf_counter() - started
+    after = server.cpu_times()
     if len(rows) != SERIES:
         raise RuntimeError(f"{len(rows)} groups, expected {SERIES}")
-    return elapsed
+    return elapsed, after.user + after.system - cpu.user - cpu.system
 
 
 def scenario(name: str, servers: dict[str, str | None], batches: int, args) -> dict:
@@ -172,31 +177,39 @@ def scenario(name: str, servers: dict[str, str | None], batches: int, args) -> d
     result: dict = {"points_written": (len(first) + len(second)) * SERIES * STEPS_PER_BATCH,
                     "servers": {}}
     running = {}
+    processes = []
     with tempfile.TemporaryDirectory() as tmp:
         try:
             for label, source in servers.items():
                 data_dir = str(Path(tmp) / label)
                 process, url, info = load(data_dir, source, first, second)
-                running[label] = (process, httpx.Client(base_url=url, timeout=600))
+                running[label] = (psutil.Process(process.pid),
+                                  httpx.Client(base_url=url, timeout=600))
+                processes.append(process)
                 result["servers"][label] = {**info, "queries": {}}
             result["load_average_before_queries"] = os.getloadavg()
             for q_name, q in asked.items():
-                for label, (_, client) in running.items():
-                    result["servers"][label]["queries"][q_name] = {"first_s": timed(client, q),
-                                                                   "runs": []}
+                for label, (server, client) in running.items():
+                    first, _ = timed(client, server, q)
+                    result["servers"][label]["queries"][q_name] = {
+                        "first_s": first, "runs": [], "cpu_runs": []}
                 for _ in range(args.runs):
-                    for label, (_, client) in running.items():  # alternately
-                        result["servers"][label]["queries"][q_name]["runs"].append(
-                            timed(client, q))
+                    for label, (server, client) in running.items():  # alternately
+                        entry = result["servers"][label]["queries"][q_name]
+                        elapsed, cpu = timed(client, server, q)
+                        entry["runs"].append(elapsed)
+                        entry["cpu_runs"].append(cpu)
             for label, (_, client) in running.items():
                 stats = result["servers"][label]
                 for entry in stats["queries"].values():
                     entry["median_s"] = statistics.median(entry["runs"])
+                    entry["median_cpu_s"] = statistics.median(entry["cpu_runs"])
                 stats["rows_counted"] = sql(client, "SELECT count(*) AS n FROM cpu")[0]["n"]
             result["load_average_after_queries"] = os.getloadavg()
         finally:
-            for process, client in running.values():
+            for _, client in running.values():
                 client.close()
+            for process in processes:
                 stop(process)
     result["sql"] = asked
     return result
@@ -244,12 +257,14 @@ def main() -> None:
             line = f"  {q_name:40s}"
             for label, stats in res["servers"].items():
                 entry = stats["queries"][q_name]
-                line += (f"  {label} {entry['median_s'] * 1000:8.1f} ms "
-                         f"(first {entry['first_s'] * 1000:.0f})")
+                line += (f"  {label} {entry['median_s'] * 1000:7.0f} ms "
+                         f"(CPU {entry['median_cpu_s'] * 1000:.0f}, "
+                         f"first {entry['first_s'] * 1000:.0f})")
             if "baseline" in res["servers"]:
-                ratio = (res["servers"]["current"]["queries"][q_name]["median_s"]
-                         / res["servers"]["baseline"]["queries"][q_name]["median_s"])
-                line += f"  ratio {ratio:.2f}"
+                current = res["servers"]["current"]["queries"][q_name]
+                baseline = res["servers"]["baseline"]["queries"][q_name]
+                line += (f"  ratio {current['median_s'] / baseline['median_s']:.2f} "
+                         f"(CPU {current['median_cpu_s'] / baseline['median_cpu_s']:.2f})")
             print(line)
 
 

@@ -18,11 +18,13 @@ The durability model (that of a local file system, which is also the strictest b
   name, their bytes are still not durable, so the model still lets them come back torn).
 * Volatile operations on one path are applied in order: the surviving value of a path is the
   result of some prefix of its pending operations (each path is cut independently).
+* `durable_delete(path)` is durable once it returns (the directory was fsync'd).
 * The operation the power cut interrupts is volatile, whatever it was. An interrupted
-  `durable_put` may leave the earlier value (or nothing), the whole object, or a torn one:
-  obstore's local store renames the object into place *before* timewell fsyncs it, so the
-  new name can reach the disk before the bytes do. `atomic_durable_put=True` models a store
-  that fsyncs before it renames: an interrupted `durable_put` is then whole or not there.
+  `durable_put` leaves the earlier value (or nothing) or the whole object, never a torn one:
+  `ObjectStore.durable_put` writes a temporary file, fsyncs it and only then renames it into
+  place (`atomic_durable_put=True`, the default). `atomic_durable_put=False` models a store
+  that renames before the bytes are durable (obstore's own local put, which timewell used
+  before): an interrupted `durable_put` may then leave a torn object under the new name.
 * `torn_writes=False` models S3: no put is ever torn (a PUT lands whole or not at all).
 
 The store stands in for `ObjectStore` as a whole, so it tests the layers above it (which writes
@@ -54,7 +56,7 @@ from obstore.store import MemoryStore
 from timewell.storage.objectstore import ObjectMeta, ObjectStore
 
 
-class PowerCut(BaseException):  # noqa: N818 - an event, not an error
+class PowerCut(BaseException):
     """The power went out: raised by the interrupted operation and every one after it."""
 
 
@@ -78,7 +80,7 @@ class PowerCutStore(ObjectStore):
     """An in-memory object store that knows which writes a power loss would keep."""
 
     def __init__(self, *, initial: dict[str, bytes] | None = None, cut_at: int | None = None,
-                 torn_writes: bool = True, atomic_durable_put: bool = False) -> None:
+                 torn_writes: bool = True, atomic_durable_put: bool = True) -> None:
         super().__init__(MemoryStore())
         self._lock = threading.RLock()
         self.cut_at = cut_at
@@ -122,6 +124,15 @@ class PowerCutStore(ObjectStore):
             with contextlib.suppress(FileNotFoundError):
                 obstore.delete(self._store, path)
             self._pending.setdefault(path, []).append(("delete", None))
+
+    def durable_delete(self, path: str) -> None:
+        with self._lock:
+            self._begin("delete", path, None)
+            with contextlib.suppress(FileNotFoundError):
+                obstore.delete(self._store, path)
+            self._durable.pop(path, None)
+            self._pending.pop(path, None)
+            self._fsync_directory(parent(path))
 
     def get(self, path: str) -> bytes:
         self._check()

@@ -490,7 +490,7 @@ class PointResult:
 
 
 def run_point(seed: int, *, dedup: bool, cut_at: int | None = None, reboot: bool = True,
-              torn_writes: bool = True, atomic_durable_put: bool = False,
+              torn_writes: bool = True, atomic_durable_put: bool = True,
               overlap: bool = False, operations: int = OPERATIONS) -> PointResult:
     """One crash point, reproducible from `seed` (and the options): the workload, the
     operation the power is cut at (unless `cut_at` is given) and what survives all come
@@ -512,7 +512,7 @@ def run_point(seed: int, *, dedup: bool, cut_at: int | None = None, reboot: bool
 
 def run_steps(steps: list[Step], now_ns: int, *, dedup: bool, cut_at: int | None = None,
               cut_rng: random.Random | None = None, reboot: bool = True,
-              torn_writes: bool = True, atomic_durable_put: bool = False,
+              torn_writes: bool = True, atomic_durable_put: bool = True,
               overlap: bool = False) -> tuple[Run, list[str]]:
     """Run `steps` until the power cut at operation `cut_at` (None: after the last step),
     boot on what survives (and, with `reboot`, cut and boot once more), and check; the run
