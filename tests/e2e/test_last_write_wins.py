@@ -327,12 +327,9 @@ def test_last_value_cache_merges_live_back_filled_and_after_a_crash(reads):
     assert reads.rows(ROWS_SQL, db=DB) == reads.model.rows()
 
 
-# -- known bugs of the last value cache (strict: a fix makes these fail until unmarked)
+# -- the last value cache refilled from stored data
 
 
-@pytest.mark.xfail(strict=True, reason="bug: at start-up the cache takes the replayed WAL "
-                   "first and the Parquet files after, and merging an older copy under a "
-                   "newer row lets the oldest file's fields win over a newer file's")
 def test_last_value_cache_refill_after_restart_keeps_write_order(make_server):
     server = make_server("--wal-snapshot-size", "2", *QUIET_MAINTENANCE)
     t = (time.time_ns() // SECOND - 60) * SECOND  # within the cache's ttl
@@ -350,12 +347,9 @@ def test_last_value_cache_refill_after_restart_keeps_write_order(make_server):
     server.kill()
     server.start()
     assert server.rows("SELECT f, i, s FROM m WHERE host = 'a'", db="lvc") == merged
-    assert server.rows(cached, db="lvc") == merged  # shows i = 1
+    assert server.rows(cached, db="lvc") == merged
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a cache is filled with the Parquet rows newer "
-                   "than its ttl (by their time) but with every buffered row, so a point "
-                   "older than the ttl shows only the fields of its buffered rewrite")
 def test_last_value_cache_never_shows_part_of_an_old_point(make_server):
     server = make_server("--wal-snapshot-size", "2", *QUIET_MAINTENANCE)
     write(server, "old", f'm,host=a f=1,i=1i,s="one" {T0}')  # 2023: older than the ttl
@@ -366,4 +360,4 @@ def test_last_value_cache_never_shows_part_of_an_old_point(make_server):
     stored = server.rows("SELECT host, f, i, s FROM m WHERE host = 'a'", db="old")
     assert stored == [{"host": "a", "f": 2.0, "i": 1, "s": "one"}]
     cached = server.rows("SELECT host, f, i, s FROM last_cache('m') WHERE host = 'a'", db="old")
-    assert cached in ([], stored)  # shows {"host": "a", "f": 2.0}
+    assert cached in ([], stored)  # never {"host": "a", "f": 2.0} alone

@@ -157,10 +157,6 @@ async def run(operations: list, data_dir: Path) -> None:
     node.catalog.create_database(DB)
     node.catalog.create_table(DB, "m", ["host", "region"], [])
     cache_made = False
-    # After a restart the cache is refilled from the WAL, then from the Parquet files, and
-    # merges a point's copies in the wrong order (a known bug, see test_last_write_wins.py's
-    # test_last_value_cache_refill_after_restart_keeps_write_order): not checked then.
-    restarted = False
     try:
         for op in operations:
             if isinstance(op, Write):
@@ -180,17 +176,16 @@ async def run(operations: list, data_dir: Path) -> None:
             elif op.name == "compact":
                 await node.maintenance.run_once()
             elif op.name == "restart":
-                restarted = True
                 await node.stop()
                 node = make_node(data_dir)
                 await node.start()
-            await check(node, model, cache=not restarted)
+            await check(node, model)
         await node.writer.write_lp(DB, b"marker n=1i 1", Precision.NANOSECOND, False, False)
-        await check(node, model, cache=not restarted)
+        await check(node, model)
         # and once more from the Parquet files alone, overlapping files compacted
         await node.snapshots.snapshot()
         await node.maintenance.run_once()
-        await check(node, model, cache=not restarted)
+        await check(node, model)
         files = node.index.files(DB, "m")
         assert not [(a.path, b.path) for a in files for b in files if a.path < b.path
                     and a.min_time_ns <= b.max_time_ns and b.min_time_ns <= a.max_time_ns]

@@ -1,8 +1,9 @@
 """A node's caches: definitions kept in the catalog, contents fed by WAL flushes.
 
 The service is a WAL subscriber like the queryable buffer. It builds every cache the catalog
-defines when it is constructed, before the WAL is replayed at start-up, so the replay refills
-them. A cache created later is back-filled from the data already stored.
+defines when it is constructed and, once the WAL is replayed into the buffer, fills them from
+the stored data in write order (Parquet files, then the buffer). A cache created later is
+back-filled the same way.
 """
 
 from __future__ import annotations
@@ -65,12 +66,14 @@ class CacheService:
     # -- the WAL subscriber
 
     def on_flush(self, flush: WalFlush) -> None:
+        if flush.replayed:
+            return  # `refill` takes the replayed rows from the buffer, after the files
         now = time.time_ns()
         for write in flush.writes:
             if not self._catalog.is_live_table(write.database, write.table, write.table_id):
                 continue
             caches = self._by_table.get((write.database, write.table), ())
-            data = _realigned(write.data) if caches and flush.replayed else write.data
+            data = write.data
             for cache in caches:
                 try:
                     cache.update(data, now)
@@ -81,17 +84,18 @@ class CacheService:
     # -- background eviction
 
     async def start(self) -> None:
-        """After the WAL replay (which refilled the caches from the buffer): add what earlier
-        snapshots moved to Parquet files, so a restart never leaves a cache short."""
+        """After the WAL replay: fill the caches from what is stored, the Parquet files first
+        and then the buffer (the replayed writes), in write order, so a point rewritten since
+        its snapshot shows its latest fields."""
         with self._lock:
             caches = list(self._caches.items())
         for (_, database, _), cache in caches:
             try:
                 stored = await asyncio.to_thread(self._stored_data, database,
-                                                 cache.definition, False)
+                                                 cache.definition, True)
                 await asyncio.to_thread(_backfill, cache, stored)
             except Exception:
-                log.exception("cache '%s' could not be refilled from Parquet files",
+                log.exception("cache '%s' could not be refilled from stored data",
                               cache.definition.name)
         self._task = asyncio.create_task(self._evict_forever(), name="cache-eviction")
 

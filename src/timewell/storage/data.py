@@ -171,6 +171,12 @@ class StoredData:
         lease = self.lease()
         with self._lock:
             buffers = self.buffer.table_buffers(database, table) if with_buffer else []
+            buffered = [data for b in buffers for data in b.tables()]
+            if since_ns is not None:
+                # Every buffered row is taken; the files are cut no later than the oldest of
+                # them, so that a point rewritten in the buffer gets its older fields too.
+                since_ns = min([since_ns, *(_min_time(data) for data in buffered
+                                            if data.num_rows)])
             files = [f for f in self.index.files(database, table)
                      if since_ns is None or f.max_time_ns >= since_ns]
             self._pins.update(f.path for f in files)
@@ -182,7 +188,11 @@ class StoredData:
                 parts.append(found.to_table(
                     filter=None if since_ns is None else pc.field("time") >= _timestamp(since_ns),
                     use_threads=False))  # keeps the files' order
-            return parts + [data for b in buffers for data in b.tables()]
+            return parts + buffered
+
+
+def _min_time(data: pa.Table) -> int:
+    return pc.min(data.column("time")).cast(pa.int64()).as_py()
 
 
 def time_range(min_ns: int, max_ns: int) -> pc.Expression:
