@@ -22,6 +22,7 @@ when the filter says nothing but what the narrowing applied exactly).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import pyarrow as pa
@@ -99,8 +100,17 @@ class StoredTableDataset(ds.InMemoryDataset):
         clean = [rows for rows in clean if rows.num_rows]
         if clean or not fragments:  # no fragment at all upsets DataFusion's sort
             memory = pa.concat_tables(clean) if clean else self._empty
-            fragments.insert(0, _Memory(memory, None if exact else filter))
+            # One fragment per core: DataFusion scans fragments as parallel partitions.
+            fragments[:0] = [_Memory(part, None if exact else filter)
+                             for part in _parts(memory, _MEMORY_FRAGMENTS)]
         return iter(fragments)
+
+
+def _parts(table: pa.Table, most: int) -> list[pa.Table]:
+    """`table` in up to `most` slices of at least _BATCH_ROWS rows (no copies)."""
+    count = max(1, min(most, table.num_rows // _BATCH_ROWS))
+    size = -(-table.num_rows // count) if table.num_rows else 0
+    return [table.slice(i * size, size) for i in range(count)] if size else [table]
 
 
 def overlap_zones(ranges: list[tuple[int, int]], most: int = 8) -> list[tuple[int, int]]:
@@ -222,3 +232,4 @@ class _Rows:
 
 
 _BATCH_ROWS = 65_536
+_MEMORY_FRAGMENTS = max(1, min(4, os.cpu_count() or 1))

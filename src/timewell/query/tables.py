@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable
@@ -36,13 +37,19 @@ def batches_table(batches: list[pa.RecordBatch], schema: pa.Schema) -> Table:
 def _memory_frame(batches: list[pa.RecordBatch], schema: pa.Schema):
     batches = [b for b in batches if b.num_rows] or [pa.RecordBatch.from_pylist([], schema)]
     partitions = [batches[i::_PARTITIONS] for i in range(min(_PARTITIONS, len(batches)))]
-    return _FRAMES.create_dataframe(partitions, schema=schema)
+    # create_dataframe registers the batches under a name in the shared context; the frame
+    # keeps its own reference, so the name is dropped at once (else every call would leak).
+    name = f"t{next(_FRAME_NAMES)}"
+    frame = _FRAMES.create_dataframe(partitions, name=name, schema=schema)
+    _FRAMES.deregister_table(name)
+    return frame
 
 
 # Only builds DataFrames over memory tables (no state, no registrations); shared by threads.
 _FRAMES = SessionContext()
 _BUILDER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="table-builder")
 _PARTITIONS = max(1, min(4, os.cpu_count() or 1))
+_FRAME_NAMES = itertools.count()
 
 
 @dataclass

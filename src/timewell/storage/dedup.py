@@ -79,7 +79,11 @@ def _merge_duplicates(data: pa.Table, key_names: list[str],
     last_of_key = pc.invert(same_as_next)
     in_duplicate = pc.or_(same_as_previous, same_as_next)
     result = data.filter(last_of_key)
-    fields = [name for name in data.column_names if name not in key_names]
+    replaced = pc.filter(in_duplicate, last_of_key)  # result rows whose key was repeated
+    # A field the newest copy of every repeated point has needs no merge (a re-sent write:
+    # the common case); only the others go through the grouped "last non-null".
+    fields = [name for name in data.column_names if name not in key_names
+              and pc.any(pc.and_(replaced, pc.is_null(result.column(name)))).as_py()]
     if not fields:
         return result
     # Group ids count key changes; only rows of duplicated keys are grouped.
@@ -89,7 +93,6 @@ def _merge_duplicates(data: pa.Table, key_names: list[str],
         [(name, "last") for name in fields])
     # Groups come out in order of first appearance, which is the sorted order.
     merged = merged.sort_by("__group")
-    replaced = pc.filter(in_duplicate, last_of_key)
     for name in fields:
         column = result.column(name).combine_chunks()
         values = merged.column(f"{name}_last").combine_chunks().cast(column.type)
