@@ -19,6 +19,7 @@ from timewell.catalog import Catalog
 from timewell.errors import InvalidRequest, LimitExceeded
 from timewell.query import schema_info
 from timewell.query.log import QueryLog
+from timewell.query.table_scan import MergedZones
 from timewell.query.tables import DatabaseSchema, FixedSchema, QueryState, guarded
 from timewell.storage.data import StoredData
 
@@ -63,6 +64,7 @@ class QueryEngine:
         self._table_functions: dict[str, TableFunction] = {}
         self.max_result_bytes: int | None = None
         self._pool_lock = threading.Lock()
+        self._merged_zones = MergedZones()  # overlapping sources, merged, between queries
         self._idle: dict[str, list[tuple[SessionContext, QueryState]]] = {}
 
     def add_system_table(self, name: str, build: SystemTable) -> None:
@@ -149,7 +151,7 @@ class QueryEngine:
         ctx = SessionContext(config)
         catalog = ctx.catalog("public")
         catalog.register_schema("iox", DatabaseSchema(self._catalog, self._data, state,
-                                                      database))
+                                                      database, self._merged_zones))
         catalog.register_schema("system", FixedSchema(
             {name: (lambda build=build: build(database))
              for name, build in self._system_tables.items()}, state))

@@ -23,6 +23,8 @@ when the filter says nothing but what the narrowing applied exactly).
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
 import pyarrow as pa
@@ -42,7 +44,9 @@ LayoutOf = Callable[[ParquetFile], ParquetLayout]
 
 class StoredTableDataset(ds.InMemoryDataset):
     def __init__(self, view: TableView, schema: pa.Schema, series_key: list[str],
-                 layout_of: LayoutOf, cutoff_ns: int | None) -> None:
+                 layout_of: LayoutOf, cutoff_ns: int | None,
+                 zone_cache: MergedZones | None = None) -> None:
+        self._zone_cache = zone_cache
         self._empty = schema.empty_table()
         super().__init__(self._empty)
         self._view = view
@@ -73,11 +77,16 @@ class StoredTableDataset(ds.InMemoryDataset):
         zones = overlap_zones([_clip(s.min_time_ns, s.max_time_ns, low, high)
                                for s in [*runs, *files]])
         clean: list[pa.Table] = []
-        merge: list[tuple[int, pa.Table]] = []  # (order, rows) of the overlapping sources
         fragments = []
+        in_zones = _in_zones_expr(zones)
+        overlapping: list[Run | ParquetFile] = []  # the sources that hold rows in a zone
         for run in runs:
             rows = align(run.rows(constraints, low, high), self._schema)
-            _split(rows, run, zones, clean, merge)
+            if _touches(zones, run.min_time_ns, run.max_time_ns):
+                overlapping.append(run)
+                rows = rows.filter(pc.invert(_in_zones_mask(rows, zones)))
+            clean.append(rows)
+        file_fragments = {}
         for file in files:
             layout = self._layout_of(file)
             groups = layout.row_groups_for(constraints, low, high)
@@ -85,16 +94,16 @@ class StoredTableDataset(ds.InMemoryDataset):
                 continue
             fragment = layout.fragment if groups is None else layout.fragment.subset(
                 row_group_ids=groups)
-            if not _touches(zones, file.min_time_ns, file.max_time_ns):
+            if _touches(zones, file.min_time_ns, file.max_time_ns):
+                overlapping.append(file)
+                file_fragments[file.path] = fragment
+                outside = ~in_zones if filter is None else filter & ~in_zones
+                fragments.append(_File(fragment, self._schema, outside))
+            else:
                 fragments.append(_File(fragment, self._schema, filter))
-                continue
-            narrowing = _narrowing(constraints, low, high, self._tags)
-            rows = fragment.to_table(schema=self._schema, filter=narrowing)
-            _split(rows, file, zones, clean, merge)
-        if merge:
-            merge.sort(key=lambda part: part[0])  # oldest first: later sources win
-            parts = [rows for _, rows in merge]
-            clean.append(sort_and_deduplicate(pa.concat_tables(parts), self._series_key))
+        if overlapping:
+            clean.append(self._merged(overlapping, file_fragments, zones, constraints,
+                                      low, high))
         # The rows in memory were narrowed exactly by tags and time; when the filter says
         # nothing else (`exact`), that is the whole filter.
         clean = [rows for rows in clean if rows.num_rows]
@@ -104,6 +113,59 @@ class StoredTableDataset(ds.InMemoryDataset):
             fragments[:0] = [_Memory(part, None if exact else filter)
                              for part in _parts(memory, _MEMORY_FRAGMENTS)]
         return iter(fragments)
+
+
+    def _merged(self, sources: list, file_fragments: dict, zones: list[tuple[int, int]],
+                constraints: dict, low: int | None, high: int | None) -> pa.Table:
+        """The rows of `sources` inside the zones, narrowed by tags and time only, one per
+        point (later sources win). Runs and files never change, so the result is kept for
+        the next query over the same sources and ranges (dashboards repeat themselves)."""
+        key = (tuple(zones), tuple(sorted(constraints.items())), low, high,
+               tuple(s.serial if isinstance(s, Run) else s.path for s in sources))
+        found = self._zone_cache.get(key) if self._zone_cache is not None else None
+        if found is not None:
+            return found
+        narrowing = _narrowing(constraints, low, high, self._tags)
+        in_zones = _in_zones_expr(zones)
+        parts = []
+        for source in sorted(sources, key=lambda s: s.order):  # oldest first: later ones win
+            if isinstance(source, Run):
+                rows = align(source.rows(constraints, low, high), self._schema)
+                parts.append(rows.filter(_in_zones_mask(rows, zones)))
+            else:
+                wanted = in_zones if narrowing is None else narrowing & in_zones
+                parts.append(file_fragments[source.path].to_table(schema=self._schema,
+                                                                  filter=wanted))
+        merged = sort_and_deduplicate(pa.concat_tables(parts), self._series_key)
+        if self._zone_cache is not None:
+            self._zone_cache.put(key, merged)
+        return merged
+
+
+class MergedZones:
+    """The last few merged overlap zones, by their sources and ranges (see `_merged`)."""
+
+    def __init__(self, entries: int = 4, max_bytes: int = 96 << 20) -> None:
+        self._entries = entries
+        self._max_bytes = max_bytes  # memory is the bound: entries of old sources age out
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[tuple, pa.Table] = OrderedDict()
+
+    def get(self, key: tuple) -> pa.Table | None:
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None:
+                self._cache.move_to_end(key)
+            return found
+
+    def put(self, key: tuple, merged: pa.Table) -> None:
+        if merged.nbytes > self._max_bytes // 2:
+            return  # a huge overlap is merged per query rather than held
+        with self._lock:
+            self._cache[key] = merged
+            while (len(self._cache) > self._entries
+                   or sum(t.nbytes for t in self._cache.values()) > self._max_bytes):
+                self._cache.popitem(last=False)
 
 
 def _parts(table: pa.Table, most: int) -> list[pa.Table]:
@@ -146,19 +208,22 @@ def _touches(zones: list[tuple[int, int]], low: int, high: int) -> bool:
     return any(z_low <= high and low <= z_high for z_low, z_high in zones)
 
 
-def _split(rows: pa.Table, source: Run | ParquetFile, zones: list[tuple[int, int]],
-           clean: list[pa.Table], merge: list[tuple[int, pa.Table]]) -> None:
-    """`rows` of one source into those outside every zone (clean) and inside one (merge)."""
-    if not _touches(zones, source.min_time_ns, source.max_time_ns):
-        clean.append(rows)
-        return
+def _in_zones_mask(rows: pa.Table, zones: list[tuple[int, int]]) -> pa.Array:
     times = rows.column("time").cast(pa.int64())
     inside = None
     for low, high in zones:
         mask = pc.and_(pc.greater_equal(times, low), pc.less_equal(times, high))
         inside = mask if inside is None else pc.or_(inside, mask)
-    clean.append(rows.filter(pc.invert(inside)))
-    merge.append((source.order, rows.filter(inside)))
+    return inside
+
+
+def _in_zones_expr(zones: list[tuple[int, int]]) -> pc.Expression | None:
+    expression = None
+    for low, high in zones:
+        inside = ((pc.field("time") >= pa.scalar(low, pa.timestamp("ns")))
+                  & (pc.field("time") <= pa.scalar(high, pa.timestamp("ns"))))
+        expression = inside if expression is None else expression | inside
+    return expression
 
 
 def _narrowing(constraints: dict, low: int | None, high: int | None,

@@ -16,7 +16,7 @@ from datafusion.catalog import SchemaProvider, Table
 
 from timewell.catalog import Catalog
 from timewell.errors import TimewellError
-from timewell.query.table_scan import StoredTableDataset
+from timewell.query.table_scan import MergedZones, StoredTableDataset
 from timewell.storage.data import Lease, StoredData
 
 
@@ -77,9 +77,10 @@ class DatabaseSchema(SchemaProvider):
     """The user tables of one database: buffered data and Parquet files as one table."""
 
     def __init__(self, catalog: Catalog, data: StoredData, state: QueryState,
-                 database: str) -> None:
+                 database: str, zone_cache: MergedZones | None = None) -> None:
         self._catalog = catalog
         self._data = data
+        self._zone_cache = zone_cache
         self._state = state
         self._database = database
         self.table = guarded(state, self._table)
@@ -102,7 +103,8 @@ class DatabaseSchema(SchemaProvider):
             retention_ns = db.retention_period_ns
         view = self._state.lease.view(self._database, name)
         cutoff = time.time_ns() - retention_ns if retention_ns is not None else None
-        return Table(StoredTableDataset(view, schema, series_key, self._data.layout, cutoff))
+        return Table(StoredTableDataset(view, schema, series_key, self._data.layout, cutoff,
+                                        self._zone_cache))
 
     def table_exist(self, name: str) -> bool:
         return name in self.table_names()

@@ -14,6 +14,7 @@ written to Parquet, and `release`s it once the Parquet files are in the index.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ SeriesKey = Callable[[str, str], list[str]]
 """The tag columns of a table in series-key order, from the catalog."""
 
 _MAX_RUNS = 12  # past this, runs are merged whatever their sizes
+_RUN_SERIALS = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class Run:
     min_time_ns: int
     max_time_ns: int
     series: SeriesIndex
+    # Never reused: names this run (its rows never change) in caches of derived data.
+    serial: int = field(default_factory=lambda: next(_RUN_SERIALS))
 
     @classmethod
     def of(cls, data: pa.Table, order: int) -> Run:
