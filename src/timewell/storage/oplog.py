@@ -29,17 +29,15 @@ the caller was told "failed", and the state is "possibly applied", as for any cr
 from __future__ import annotations
 
 import logging
-import struct
-import zlib
 
 import orjson
 
+from timewell.storage.framing import DamagedFrame, frame, unframe
 from timewell.storage.objectstore import ObjectStore
 
 log = logging.getLogger(__name__)
 
 MAGIC = b"TWLOG\x00\x01\n"
-_HEADER = struct.Struct(">IQ")
 
 
 class CorruptLog(Exception):
@@ -51,8 +49,7 @@ class DamagedRecord(ValueError):
 
 
 def encode_record(value: object) -> bytes:
-    payload = orjson.dumps(value)
-    return MAGIC + _HEADER.pack(zlib.crc32(payload), len(payload)) + payload
+    return frame(MAGIC, orjson.dumps(value))
 
 
 def decode_record(data: bytes) -> object:
@@ -62,15 +59,10 @@ def decode_record(data: bytes) -> object:
             return orjson.loads(data)
         except orjson.JSONDecodeError as e:
             raise DamagedRecord(f"neither a checksummed record nor JSON: {e}") from None
-    head = len(MAGIC) + _HEADER.size
-    if len(data) < head:
-        raise DamagedRecord("header cut short")
-    crc, length = _HEADER.unpack_from(data, len(MAGIC))
-    payload = memoryview(data)[head:]
-    if len(payload) != length:
-        raise DamagedRecord(f"expected {length} payload bytes, found {len(payload)}")
-    if zlib.crc32(payload) != crc:
-        raise DamagedRecord("checksum mismatch")
+    try:
+        payload = unframe(MAGIC, data)
+    except DamagedFrame as e:
+        raise DamagedRecord(str(e)) from None
     try:
         return orjson.loads(payload)
     except orjson.JSONDecodeError as e:  # a checksummed payload that is not JSON: a bug

@@ -11,14 +11,14 @@ A file whose length or checksum does not match was torn by a crash or damaged af
 from __future__ import annotations
 
 import struct
-import zlib
 from dataclasses import dataclass
 
 import orjson
 import pyarrow as pa
 
+from timewell.storage.framing import DamagedFrame, frame, unframe
+
 MAGIC = b"TWWAL\x00\x01\n"
-_HEADER = struct.Struct(">IQ")
 _INDEX_LEN = struct.Struct(">I")
 
 
@@ -55,20 +55,15 @@ def encode(sequence: int, writes: list[TableWrite]) -> bytes:
         index.append(entry)
     index_bytes = orjson.dumps({"sequence": sequence, "writes": index})
     payload = b"".join([_INDEX_LEN.pack(len(index_bytes)), index_bytes, *map(bytes, blobs)])
-    return MAGIC + _HEADER.pack(zlib.crc32(payload), len(payload)) + payload
+    return frame(MAGIC, payload)
 
 
 def decode(data: bytes) -> tuple[int, list[TableWrite]]:
     """`(sequence, writes)` of a WAL file's bytes; CorruptWalFile if it is torn or damaged."""
-    head = len(MAGIC) + _HEADER.size
-    if len(data) < head or not data.startswith(MAGIC):
-        raise CorruptWalFile("missing WAL header")
-    crc, length = _HEADER.unpack_from(data, len(MAGIC))
-    payload = memoryview(data)[head:]
-    if len(payload) != length:
-        raise CorruptWalFile(f"expected {length} payload bytes, found {len(payload)}")
-    if zlib.crc32(payload) != crc:
-        raise CorruptWalFile("checksum mismatch")
+    try:
+        payload = unframe(MAGIC, data)
+    except DamagedFrame as e:
+        raise CorruptWalFile(str(e)) from None
     (index_len,) = _INDEX_LEN.unpack_from(payload, 0)
     index = orjson.loads(bytes(payload[4 : 4 + index_len]))
     offset, writes = 4 + index_len, []
