@@ -20,6 +20,7 @@ from timewell.catalog import Catalog
 from timewell.storage import parquet_layout
 from timewell.storage.data import StoredData
 from timewell.storage.dedup import sort_and_deduplicate
+from timewell.storage.heap import give_back_free_memory
 from timewell.storage.objectstore import ObjectStore
 from timewell.storage.parquet_index import ParquetFile, replace_op
 from timewell.storage.series_index import SeriesIndex
@@ -87,6 +88,7 @@ class Maintenance:
             await asyncio.to_thread(self._hard_delete)
             await asyncio.to_thread(self._compact)
             await asyncio.to_thread(self._delete_doomed)
+            await asyncio.to_thread(give_back_free_memory)  # after merges freed their inputs
 
     async def _forever(self) -> None:
         while True:

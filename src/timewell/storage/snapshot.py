@@ -31,6 +31,7 @@ from timewell.storage import parquet_layout
 from timewell.storage.buffer import Generation, align
 from timewell.storage.data import StoredData
 from timewell.storage.dedup import sort_and_deduplicate
+from timewell.storage.heap import give_back_free_memory
 from timewell.storage.objectstore import ObjectStore
 from timewell.storage.parquet_index import ParquetFile, snapshot_op
 from timewell.storage.series_index import SeriesIndex
@@ -106,6 +107,7 @@ class Snapshotter:
         self.last_error = None
         removed = await asyncio.to_thread(self._wal.delete_through, wal_through)
         _fault_point("wal-removed")
+        await asyncio.to_thread(give_back_free_memory)  # the released buffer's pages
         log.info("snapshot through WAL file %d: %d Parquet files, %d rows, %d WAL files removed "
                  "in %.2fs", wal_through, len(files), sum(f.row_count for f in files), removed,
                  time.perf_counter() - started)
