@@ -84,14 +84,17 @@ def _group_tags(stmt: ast.SelectStatement, schema: Schema) -> list[str]:
     return sorted(keys)
 
 
-def _split(table: pa.Table, tag_count: int) -> list[tuple[dict, list[int]]]:
-    """Row positions per distinct tag tuple, in first-seen order."""
-    columns = [table.column(f"__t{i}").to_pylist() for i in range(tag_count)]
-    groups: dict[tuple, list[int]] = {}
-    for row, key in enumerate(zip(*columns, strict=True) if columns else
-                              ((),) * table.num_rows):
-        groups.setdefault(key, []).append(row)
-    return [(key, rows) for key, rows in groups.items()]
+def _split(table: pa.Table, tag_count: int) -> list[tuple[tuple, list[int]]]:
+    """Row positions per distinct tag tuple, in first-seen order (grouped by Arrow, not row
+    by row in Python)."""
+    if not tag_count:
+        return [((), list(range(table.num_rows)))]
+    names = [f"__t{i}" for i in range(tag_count)]
+    keys = table.select(names).append_column("__row", pa.array(range(table.num_rows),
+                                                                 pa.int64()))
+    grouped = keys.group_by(names, use_threads=False).aggregate([("__row", "list")])
+    tags = zip(*(grouped.column(n).to_pylist() for n in names), strict=True)
+    return list(zip(tags, grouped.column("__row_list").to_pylist(), strict=True))
 
 
 def _raw_series(stmt: ast.SelectStatement, query: MeasurementQuery,
