@@ -23,19 +23,15 @@ def load(store: ObjectStore, every: int = 100) -> ParquetIndex:
     return ParquetIndex.load(OpLog(store, "node/index", every))
 
 
-def test_checkpoint_between_persist_and_apply_does_not_claim_the_change():
+def test_checkpoint_never_claims_a_change_without_its_files():
     # The snapshot path used to persist in a worker thread and apply later on the event loop;
     # a checkpoint (from maintenance) in between covered the record without the files, the
-    # record was removed, and at the next start the files were orphans, deleted.
+    # record was removed, and at the next start the files were orphans, deleted. Now a change
+    # is persisted, applied and checkpointed in one step.
     store = ObjectStore.memory()
     index = load(store, every=1)
-    op = snapshot_op([file(1)], wal_through=1)
-    index.persist(op)
-    index.checkpoint_if_due()
-    assert {f.path for f in load(store).files()} == {file(1).path}
-    index.apply(op)
-    index.checkpoint_if_due()  # now it may, and does
-    assert store.list("node/index/log/") == []
+    index.commit(snapshot_op([file(1)], wal_through=1))
+    assert store.list("node/index/log/") == []  # checkpointed, with the change in it
     reloaded = load(store)
     assert reloaded.paths() == {file(1).path}
     assert reloaded.wal_through == 1
@@ -88,7 +84,6 @@ def test_concurrent_commits_and_checkpoints_lose_nothing(tmp_path):
     def committer(start: int) -> None:
         for n in range(start, start + 20):
             index.commit(snapshot_op([file(n)], n))
-            index.checkpoint_if_due()
 
     threads = [threading.Thread(target=committer, args=(k * 100,)) for k in range(4)]
     for t in threads:

@@ -199,14 +199,6 @@ class QueryableBuffer:
                 found.append(self._active[key])
         return found
 
-    def runs(self, database: str, table: str) -> list[Run]:
-        """The table's buffered rows as sorted, deduplicated runs, oldest first."""
-        return [run for t in self.table_buffers(database, table) for run in t.runs()]
-
-    def tables(self, database: str, table: str) -> list[pa.Table]:
-        """The table's buffered rows in write order, unsorted (for rebuilding caches)."""
-        return [data for t in self.table_buffers(database, table) for data in t.tables()]
-
     def row_count(self, database: str, table: str) -> int:
         """Rows held (before deduplication of what was not read yet)."""
         return sum(t.num_rows for t in self.table_buffers(database, table))

@@ -148,20 +148,10 @@ class StoredData:
             series = self._file_series[file.path] = SeriesIndex.of(data).tags
         return series
 
-    def parquet_dataset(self, files: list[ParquetFile], schema: pa.Schema) -> ds.Dataset:
-        """The files as one dataset of `schema`. Each file's time range is its partition
-        expression, so a scan filtered on time never opens a file outside the range."""
-        fmt = ds.ParquetFileFormat()
-        fragments = [
-            fmt.make_fragment(self._root + f.path, self._filesystem,
-                              partition_expression=time_range(f.min_time_ns, f.max_time_ns))
-            for f in files
-        ]
-        return ds.FileSystemDataset(fragments, schema, fmt, self._filesystem)
-
-    def read_file(self, file: ParquetFile, schema: pa.Schema) -> pa.Table:
+    def read_file(self, file: ParquetFile, schema: pa.Schema,
+                  filter: pc.Expression | None = None) -> pa.Table:  # noqa: A002
         """One file's rows as `schema` (blocking I/O)."""
-        return self.parquet_dataset([file], schema).to_table()
+        return self.layout(file).fragment.to_table(schema=schema, filter=filter)
 
     def read(self, database: str, table: str, schema: pa.Schema, since_ns: int | None = None,
              with_buffer: bool = True) -> list[pa.Table]:
@@ -171,32 +161,25 @@ class StoredData:
         lease = self.lease()
         with self._lock:
             buffers = self.buffer.table_buffers(database, table) if with_buffer else []
+            files = self.index.files(database, table)
+            self._pins.update(f.path for f in files)
+            lease.pinned.extend(f.path for f in files)
+        with lease:
             buffered = [data for b in buffers for data in b.tables()]
             if since_ns is not None:
                 # Every buffered row is taken; the files are cut no later than the oldest of
                 # them, so that a point rewritten in the buffer gets its older fields too.
                 since_ns = min([since_ns, *(_min_time(data) for data in buffered
                                             if data.num_rows)])
-            files = [f for f in self.index.files(database, table)
-                     if since_ns is None or f.max_time_ns >= since_ns]
-            self._pins.update(f.path for f in files)
-            lease.pinned.extend(f.path for f in files)
-        with lease:
-            parts = []
-            if files:
-                found = self.parquet_dataset(sorted(files, key=lambda f: f.order), schema)
-                parts.append(found.to_table(
-                    filter=None if since_ns is None else pc.field("time") >= _timestamp(since_ns),
-                    use_threads=False))  # keeps the files' order
+                files = [f for f in files if f.max_time_ns >= since_ns]
+            cut = None if since_ns is None else pc.field("time") >= _timestamp(since_ns)
+            parts = [self.read_file(f, schema, cut)
+                     for f in sorted(files, key=lambda f: f.order)]
             return parts + buffered
 
 
 def _min_time(data: pa.Table) -> int:
     return pc.min(data.column("time")).cast(pa.int64()).as_py()
-
-
-def time_range(min_ns: int, max_ns: int) -> pc.Expression:
-    return (pc.field("time") >= _timestamp(min_ns)) & (pc.field("time") <= _timestamp(max_ns))
 
 
 def _timestamp(ns: int) -> pa.Scalar:

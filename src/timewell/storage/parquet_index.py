@@ -3,8 +3,8 @@
 A change is committed by `commit(op)`: made durable (a log record on the object store), then
 applied (visible), then checkpointed when due, all under one lock. A snapshot is committed by
 its log record; files written before a crash but never recorded are orphans, removed at
-start-up. (`persist` + `apply` do the first two steps separately, for older callers; a
-checkpoint waits while a persisted change is not yet applied.)
+start-up. Because the three steps hold one lock, a checkpoint never claims a change whose
+files it lacks.
 """
 
 from __future__ import annotations
@@ -67,11 +67,7 @@ class ParquetIndex:
         self.lock = threading.RLock()
         self._files: dict[str, ParquetFile] = {}
         self._by_table: dict[tuple[str, str], dict[str, ParquetFile]] = defaultdict(dict)
-        # Changes made durable by `persist` and not yet applied: a checkpoint taken now would
-        # claim them without their files, so checkpoints wait until they are applied.
-        self._unapplied: list[dict] = []
         self.wal_through = 0  # every WAL file up to this sequence is in Parquet files
-        self.version = 0  # bumps on every change, for caches of derived data
         # Damaged last log records skipped by `load`: files they named are not in the index,
         # so start-up must not take such files for orphans and delete them.
         self.skipped_records: list[str] = []
@@ -97,9 +93,8 @@ class ParquetIndex:
         `on_applied` runs right after the apply with `lock` held, so a reader holding `lock`
         sees the change and the callback's effect together or neither (e.g. releasing the
         buffer generations a snapshot wrote). It must not wait for a lock that is held by
-        someone calling into the index, and no one may call `commit`, `persist` or
-        `checkpoint_if_due` while holding `lock`. If `op` cannot be made durable this raises
-        and nothing is applied."""
+        someone calling into the index, and no one may call `commit` while holding `lock`.
+        If `op` cannot be made durable this raises and nothing is applied."""
         _check(op)  # before it is durable: a record that cannot be applied would stop start-up
         with self._commit_lock:
             self._log.append([op])
@@ -109,35 +104,11 @@ class ParquetIndex:
                     on_applied()
             self._checkpoint_if_due()
 
-    def persist(self, op: dict) -> None:
-        """Make `op` durable (blocking I/O); it becomes visible with `apply`.
-        Prefer `commit`, which does both and the checkpoint under one lock."""
-        _check(op)
-        with self._commit_lock:
-            self._log.append([op])
-            with self.lock:
-                self._unapplied.append(op)
-
-    def apply(self, op: dict) -> None:
-        """Apply a change `persist` made durable (the very same dict)."""
-        with self.lock:
-            self._apply(op)
-            for i, pending in enumerate(self._unapplied):
-                if pending is op:
-                    del self._unapplied[i]
-                    break
-
-    def checkpoint_if_due(self) -> None:
-        with self._commit_lock:
-            self._checkpoint_if_due()
-
     def _checkpoint_if_due(self) -> None:
         """Call with the commit lock held."""
         if not self._log.wants_checkpoint():
             return
         with self.lock:
-            if self._unapplied:
-                return  # the next call after their apply checkpoints
             state = {"wal_through": self.wal_through,
                      "files": [f.to_json() for f in self._files.values()]}
         try:
@@ -158,7 +129,6 @@ class ParquetIndex:
                     self._add(ParquetFile.from_json(data))
             else:
                 _check(op)
-            self.version += 1
 
     def files(self, database: str | None = None, table: str | None = None) -> list[ParquetFile]:
         with self.lock:

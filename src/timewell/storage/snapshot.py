@@ -117,16 +117,16 @@ class Snapshotter:
         keys = {key for g in generations for key in g.tables}
         files = []
         for database, table in sorted(keys):
-            runs = [run for g in generations if (database, table) in g.tables
-                    for run in g.tables[(database, table)].runs()]
-            files.extend(self._write_table(database, table, [r.data for r in runs],
-                                           wal_through))
+            # In write order (older generations first); one sort makes them a run.
+            rows = [data for g in generations if (database, table) in g.tables
+                    for data in g.tables[(database, table)].tables()]
+            files.extend(self._write_table(database, table, rows, wal_through))
         return files
 
-    def _write_table(self, database: str, table: str, runs: list[pa.Table],
+    def _write_table(self, database: str, table: str, rows: list[pa.Table],
                      wal_through: int) -> list[ParquetFile]:
-        """Files of the table's rows, one per time chunk, one row per (series, time); `runs`
-        are sorted and deduplicated each, oldest first."""
+        """Files of the table's rows (given in write order), one per time chunk, each sorted
+        by series key then time with one row per (series, time)."""
         with self._catalog.lock:
             db = self._catalog.databases.get(database)
             definition = db.tables.get(table) if db else None
@@ -135,11 +135,10 @@ class Snapshotter:
             schema = definition.arrow_schema()
             series_key = definition.series_key
             retention_ns = db.retention_period_ns
-        if not runs:
+        if not rows:
             return []
-        data = align(pa.concat_tables(runs, promote_options="default"), schema)
-        if len(runs) > 1:
-            data = sort_and_deduplicate(data, series_key)
+        data = sort_and_deduplicate(
+            align(pa.concat_tables(rows, promote_options="default"), schema), series_key)
         times = data.column("time").cast(pa.int64())
         if retention_ns is not None:
             keep = pc.greater_equal(times, time.time_ns() - retention_ns)
