@@ -188,6 +188,16 @@ ROWS_PLUGIN = """
         return {"rows": influxdb3_local.query(
             "SELECT host, f, i, s, b, time FROM m ORDER BY host, time")}
 """
+SEEN_PLUGIN = """
+    def process_writes(influxdb3_local, table_batches, args=None):
+        rows = sum(len(b["rows"]) for b in table_batches if b["table_name"] == "m")
+        seen = influxdb3_local.cache.get("m_rows", default=0, use_global=True)
+        influxdb3_local.cache.put("m_rows", seen + rows, use_global=True)
+
+    def process_request(influxdb3_local, query_parameters, request_headers, request_body,
+                        args=None):
+        return {"m_rows": influxdb3_local.cache.get("m_rows", default=0, use_global=True)}
+"""
 LVC = "/api/v3/configure/last_cache"
 # Recent: a new last value cache takes stored rows back to its ttl (4 hours) only.
 T1 = (time.time_ns() // SECOND - 600) * SECOND
@@ -202,6 +212,7 @@ def reads(tmp_path_factory):
     plugins = root / "plugins"
     plugins.mkdir()
     (plugins / "rows.py").write_text(textwrap.dedent(ROWS_PLUGIN))
+    (plugins / "seen.py").write_text(textwrap.dedent(SEEN_PLUGIN))
     server = ServerProcess(root / "data", "--plugin-dir", str(plugins), "--wal-snapshot-size",
                            "2", *QUIET_MAINTENANCE).start()
     http = server.client()
@@ -213,6 +224,10 @@ def reads(tmp_path_factory):
     assert http.post("/api/v3/configure/processing_engine_trigger", json={
         "db": DB, "plugin_filename": "rows.py", "trigger_name": "rows",
         "trigger_specification": "request:rows"}).status_code == 200
+    for name, spec in (("seen", "table:m"), ("seen_count", "request:seen")):
+        assert http.post("/api/v3/configure/processing_engine_trigger", json={
+            "db": DB, "plugin_filename": "seen.py", "trigger_name": name,
+            "trigger_specification": spec}).status_code == 200
     model = Points()
     write(server, DB, model.lines(("a", T1, {"f": 1.0, "i": 1, "s": "one", "b": True}),
                                   ("a", T1 - 60 * SECOND, {"f": 0.0}),
@@ -245,6 +260,17 @@ def test_sql(reads):
                                                   {"host": "b", "n": 1, "i": 6},
                                                   {"host": "c", "n": 1},
                                                   {"host": "d", "n": 1, "i": 8}]
+
+
+def test_write_triggers_see_every_row_written(reads):
+    # 3 + 1 + 4 lines were written to m; the table holds 5 points (a rewritten, d written
+    # twice in one request), but a write trigger receives each write's rows as written.
+    def seen() -> int:
+        return reads.client().get("/api/v3/engine/seen").json()["m_rows"]
+
+    wait_for(lambda: seen() >= 8)
+    assert seen() == 8
+    assert reads.rows("SELECT count(*) AS n FROM m", db=DB) == [{"n": 5}]
 
 
 def test_influxql_v3_and_v1(reads):
