@@ -98,20 +98,16 @@ class Wal:
         corrupt file is logged and skipped; the files around it are kept."""
         replayed = 0
         self._next_sequence = max(self._next_sequence, persisted_through + 1)
-        for meta in self._store.list(self._prefix):
-            name = meta.path.rsplit("/", 1)[-1]
-            if not name.endswith(".wal"):
-                continue
-            sequence_in_name = int(name[:-4])
+        for sequence_in_name, path in self._files():
             self._next_sequence = max(self._next_sequence, sequence_in_name + 1)
             if sequence_in_name <= persisted_through:
-                self._store.delete(meta.path)
+                self._store.delete(path)
                 continue
             try:
-                sequence, writes = decode(self._store.get(meta.path))
+                sequence, writes = decode(self._store.get(path))
             except CorruptWalFile as e:
                 log.error("skipping corrupt WAL file %s (%s): its writes were never "
-                          "acknowledged or the file was damaged", meta.path, e)
+                          "acknowledged or the file was damaged", path, e)
                 continue
             self._publish(WalFlush(sequence, writes, replayed=True))
             replayed += 1
@@ -124,19 +120,23 @@ class Wal:
 
     def oldest_sequence(self) -> int | None:
         """The oldest WAL file on the store (blocking I/O), None when there is none."""
-        names = [m.path.rsplit("/", 1)[-1] for m in self._store.list(self._prefix)]
-        sequences = [int(n[:-4]) for n in names if n.endswith(".wal")]
-        return min(sequences) if sequences else None
+        return min((sequence for sequence, _ in self._files()), default=None)
 
     def delete_through(self, sequence: int) -> int:
         """Remove the WAL files a snapshot has made redundant (blocking I/O); how many."""
-        removed = 0
+        redundant = [path for number, path in self._files() if number <= sequence]
+        for path in redundant:
+            self._store.delete(path)
+        return len(redundant)
+
+    def _files(self) -> list[tuple[int, str]]:
+        """(sequence, path) of every WAL file on the store, oldest first (blocking I/O)."""
+        found = []
         for meta in self._store.list(self._prefix):
             name = meta.path.rsplit("/", 1)[-1]
-            if name.endswith(".wal") and int(name[:-4]) <= sequence:
-                self._store.delete(meta.path)
-                removed += 1
-        return removed
+            if name.endswith(".wal"):
+                found.append((int(name[:-4]), meta.path))
+        return sorted(found)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="wal-flush")
