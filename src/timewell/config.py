@@ -35,7 +35,12 @@ class Settings:
     max_columns_per_table: int = 500
     max_string_bytes: int = 64 * 1024
     plugin_dir: Path | None = None
-    plugin_timeout_s: float | None = None
+    plugin_timeout_s: float | None = None  # None: 60 s (write, schedule), 30 s (request)
+    plugin_isolation: str = "process"  # process | thread
+    plugin_memory_limit_bytes: int | None = 1 << 30  # per worker process; None: no limit
+    plugin_shutdown_grace_s: float = 5.0
+    async_trigger_concurrency_limit: int = 32
+    plugin_trigger_kinds: tuple[str, ...] = ("wal", "schedule", "request")
     plugin_repo: str | None = None  # None: the public influxdb3_plugins repository
     package_manager: str | None = None  # uv | pip | disabled; None: uv when available
     without_auth: bool = False

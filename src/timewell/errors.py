@@ -23,6 +23,10 @@ class AlreadyExists(TimewellError):
     """The request would create something that exists already (409)."""
 
 
+class Forbidden(TimewellError):
+    """The server's configuration refuses this, whoever asks (403)."""
+
+
 class NotAllowed(TimewellError):
     """The request is not allowed on this resource, whoever sends it (405)."""
 

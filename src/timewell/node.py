@@ -16,6 +16,7 @@ from timewell.catalog import Catalog
 from timewell.catalog.persistence import CatalogLog
 from timewell.config import Settings
 from timewell.engine import EngineSettings, NodeDatabase, ProcessingEngine
+from timewell.engine.limits import engine_limits
 from timewell.engine.repository import DEFAULT_PLUGIN_REPO
 from timewell.query.engine import QueryEngine
 from timewell.query.log import QueryLog
@@ -77,7 +78,8 @@ class Node:
             EngineSettings(settings.plugin_dir, settings.plugin_timeout_s,
                            state_dir=settings.data_dir / settings.node_id,
                            plugin_repo=settings.plugin_repo or DEFAULT_PLUGIN_REPO,
-                           package_manager=settings.package_manager))
+                           package_manager=settings.package_manager,
+                           **engine_limits(settings)))
         self.wal.subscribe(self.engine)
         self.query.add_system_table("processing_engine_triggers", self.engine.triggers_table)
         self.query.add_system_table("processing_engine_trigger_arguments",

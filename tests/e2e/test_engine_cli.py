@@ -271,3 +271,14 @@ def test_usage_errors(cli):
         "--error-behavior", "explode")
     assert "--trigger-spec" in cli.fails(*create, "--path", "counter.py")
     assert "--lp or --file" in cli.fails("test", "wal_plugin", "dry.py", "-d", "errs")
+
+
+def test_create_trigger_with_its_own_timeout(cli):
+    db = cli.database("timeouts")
+    cli.ok("create", "trigger", "quick", "-d", db, "--trigger-spec", "table:cpu",
+           "--path", "counter.py", "--timeout", "1500ms")
+    rows = cli.server.rows("SELECT trigger_name, timeout_s FROM "
+                           "system.processing_engine_triggers ORDER BY 1", db=db)
+    assert rows == [{"trigger_name": "quick", "timeout_s": 1.5}]
+    assert "timeout" in cli.fails("create", "trigger", "bad", "-d", db, "--trigger-spec",
+                                  "table:cpu", "--path", "counter.py", "--timeout", "soon")

@@ -51,11 +51,14 @@ def key_values(text: str | None, option: str) -> dict[str, str] | None:
 @click.option("--public", is_flag=True,
               help="Request triggers only: answer requests without a token (for webhooks). "
                    "Anyone who can reach the server can then run the plugin.")
+@click.option("--timeout", default=None,
+              help="End a run of this trigger after this long (e.g. 10s), instead of the "
+                   "server's --plugin-timeout.")
 @click.argument("trigger_name")
 def create_trigger(database: str, host: str, token: str | None, trigger_spec: str, path: str,
                    trigger_arguments: str | None, disabled: bool, run_asynchronous: bool,
                    error_behavior: str, public: bool, upload: bool, install_deps: bool,
-                   refresh: bool, trigger_name: str) -> None:
+                   refresh: bool, timeout: str | None, trigger_name: str) -> None:
     """Create trigger TRIGGER_NAME: run a plugin on writes, a schedule or HTTP requests."""
     server = Server(host, token)
     if upload:
@@ -69,6 +72,8 @@ def create_trigger(database: str, host: str, token: str | None, trigger_spec: st
     }
     if public:
         body["trigger_settings"]["public"] = True
+    if timeout is not None:
+        body["trigger_settings"]["timeout"] = timeout
     if install_deps:
         body["install_deps"] = True
     if refresh:

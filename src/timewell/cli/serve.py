@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from pathlib import Path
@@ -40,7 +41,9 @@ def _env(name: str, *aliases: str) -> list[str]:
 @click.option("--plugin-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               envvar=_env("PLUGIN_DIR", "PLUGIN_DIR"), help="Directory of plugin files.")
 @click.option("--plugin-timeout", default=None, envvar=_env("PLUGIN_TIMEOUT"),
-              help="Interrupt a plugin run after this long (e.g. 30s); default: no limit.")
+              help="End a plugin run after this long (e.g. 30s); default: 60s for write and "
+                   "schedule triggers, 30s for request triggers. A trigger's own timeout "
+                   "wins.")
 @click.option("--without-auth", is_flag=True, envvar=_env("WITHOUT_AUTH", "START_WITHOUT_AUTH"),
               help="Accept requests without a token (local experiments only).")
 @click.option("--buffer-mem-limit", default=None, envvar=_env("BUFFER_MEM_LIMIT"),
@@ -136,6 +139,14 @@ def run(settings: Settings) -> None:
             with super().capture_signals():
                 yield
                 self._captured_signals.clear()
+
+        def handle_exit(self, sig, frame) -> None:
+            super().handle_exit(sig, frame)
+            # Cancel plugin runs now: uvicorn waits for open requests (a request trigger's
+            # among them) before the node stops.
+            with contextlib.suppress(RuntimeError):
+                loop = asyncio.get_running_loop()
+                loop.call_soon_threadsafe(node.engine.begin_shutdown)
 
     server = GracefulServer(config)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Protocol
 
 import pyarrow as pa
@@ -11,6 +12,7 @@ from timewell.engine.logs import RunLogger
 from timewell.engine.rows import query_rows
 
 INTERNAL_DATABASE = "_internal"
+CANCEL_MESSAGE = "timewell is shutting down; aborting plugin execution"
 
 
 class Database(Protocol):
@@ -32,24 +34,37 @@ class QueryError(PluginError):
 
 
 class PluginApi:
+    """`cancelled()` turns true when the trigger is disabled or deleted or the server stops:
+    the plugin's next call then raises KeyboardInterrupt (upstream's behaviour), which a
+    plugin's `except Exception:` does not swallow."""
+
     def __init__(self, database: Database, database_name: str, logger: RunLogger, cache,
-                 capture_sync_writes: bool = False) -> None:
+                 capture_sync_writes: bool = False,
+                 cancelled: Callable[[], bool] | None = None) -> None:
         self._database = database
         self._database_name = database_name
         self._logger = logger
         self._cache = cache
         self._capture_sync_writes = capture_sync_writes
+        self._cancelled = cancelled
         self.pending_writes: dict[str, list[str]] = defaultdict(list)
+
+    def _checkpoint(self) -> None:
+        if self._cancelled is not None and self._cancelled():
+            raise KeyboardInterrupt(CANCEL_MESSAGE)
 
     # logging
 
     def info(self, *args) -> None:
+        self._checkpoint()
         self._logger.log("INFO", _join(args))
 
     def warn(self, *args) -> None:
+        self._checkpoint()
         self._logger.log("WARN", _join(args))
 
     def error(self, *args) -> None:
+        self._checkpoint()
         self._logger.log("ERROR", _join(args))
 
     # writing
@@ -59,6 +74,7 @@ class PluginApi:
         self.write_to_db(self._database_name, line_builder)
 
     def write_to_db(self, db_name: str, line_builder) -> None:
+        self._checkpoint()
         _refuse_internal(db_name)
         self.pending_writes[db_name].append(_build(line_builder))
 
@@ -67,6 +83,7 @@ class PluginApi:
         self.write_sync_to_db(self._database_name, line_builder, no_sync)
 
     def write_sync_to_db(self, db_name: str, line_builder, no_sync: bool = False) -> None:
+        self._checkpoint()
         _refuse_internal(db_name)
         lines = _build(line_builder)
         if self._capture_sync_writes:
@@ -86,6 +103,7 @@ class PluginApi:
     def query_arrow(self, query: str, args: dict | None = None,
                     database: str | None = None) -> pa.Table:
         """timewell extension: the result as a pyarrow.Table, with no per-row conversion."""
+        self._checkpoint()
         db_name = database or self._database_name
         if args is not None and not isinstance(args, dict):
             raise QueryError("query args must be a dict of parameter name -> value")
@@ -96,6 +114,7 @@ class PluginApi:
 
     @property
     def cache(self):
+        self._checkpoint()
         return self._cache
 
 

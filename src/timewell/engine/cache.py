@@ -9,6 +9,11 @@ forgets the cache on restart.
 Plugin runs happen on worker threads, several at once, so every access takes one lock. The
 lock is never held while pickling or unpickling: that runs plugin code (`__reduce__`,
 `__setstate__`), which could call back into the cache.
+
+Restored entries stay pickled (`Frozen`) until a run first reads them: a plugin-defined class
+can only be found once its plugin module is loaded, and in worker-process mode the server
+never loads plugin code at all. The server's mirror of a worker's own namespace holds only
+such pickled values (`put_frozen`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CacheRestoreError", "CacheView", "PluginCache"]
+__all__ = ["CacheRestoreError", "CacheView", "Frozen", "PluginCache"]
 
 _FORMAT = "timewell-plugin-cache"
 _VERSION = 1
@@ -43,6 +48,13 @@ class _Entry:
 
 
 _Namespace = tuple[str, str]  # (database, trigger name), or _GLOBAL
+
+
+@dataclass(frozen=True, slots=True)
+class Frozen:
+    """A value kept pickled: unpickled where and when a run reads it."""
+
+    data: bytes
 
 
 def _describe(namespace: _Namespace, key: str) -> str:
@@ -133,7 +145,7 @@ class PluginCache:
         dropped: list[str] = []
         for namespace, key, value, expires_at in snapshot:
             # One value at a time, so one lambda or lock does not cost every other entry.
-            pickled = _pickle_value(value)
+            pickled = value.data if isinstance(value, Frozen) else _pickle_value(value)
             if pickled is None:
                 dropped.append(_describe(namespace, key))
             else:
@@ -143,25 +155,19 @@ class PluginCache:
 
     def restore(self, data: bytes) -> list[str]:
         """Load a `dump`, skipping entries that have expired meanwhile. Keys already present
-        are kept as they are (they are newer). Returns the entries whose value could not be
-        unpickled (e.g. its class no longer exists); a corrupt dump raises
+        are kept as they are (they are newer). Values stay pickled until first read (a value
+        whose class is gone then reads as missing); returns the entries that cannot be
+        restored (none today: kept for callers that log them). A corrupt dump raises
         `CacheRestoreError` and changes nothing.
 
         Only load dumps this server wrote: unpickling runs code named in the data.
         """
         entries = _read_dump(data)
         now = self._clock()
-        loaded: list[tuple[_Namespace, str, Any, float | None]] = []
+        loaded = [(namespace, key, Frozen(pickled), expires_at)
+                  for namespace, key, pickled, expires_at in entries
+                  if expires_at is None or expires_at > now]
         failed: list[str] = []
-        for namespace, key, pickled, expires_at in entries:
-            if expires_at is not None and expires_at <= now:
-                continue
-            try:
-                value = pickle.loads(pickled)
-            except Exception:  # a class that moved or a module that is gone: skip this one
-                failed.append(_describe(namespace, key))
-                continue
-            loaded.append((namespace, key, value, expires_at))
         with self._lock:
             for namespace, key, value, expires_at in loaded:
                 self._namespaces.setdefault(namespace, {}).setdefault(
@@ -181,7 +187,88 @@ class PluginCache:
             if entry.expired(now):
                 del entries[key]
                 return default
-            return entry.value
+            value = entry.value
+        if not isinstance(value, Frozen):
+            return value
+        try:
+            thawed = pickle.loads(value.data)
+        except Exception:  # its class is gone or changed: the entry is lost
+            with self._lock:
+                if entries.get(key) is entry:
+                    del entries[key]
+            return default
+        with self._lock:
+            if entries.get(key) is entry:
+                entry.value = thawed
+        return thawed
+
+    def frozen_namespace(self, database: str, trigger_name: str,
+                         keys: set[str] | None = None) -> list[tuple]:
+        """A trigger's unexpired entries (only `keys`, when given) as (key, pickled value,
+        expires_at): what its worker process starts from, or a worker's changes for the
+        server's mirror. The pickled value is None for a key that is gone or whose value
+        cannot be pickled."""
+        now = self._clock()
+        with self._lock:
+            held = self._namespaces.get((database, trigger_name), {})
+            wanted = held.keys() if keys is None else keys
+            entries = [(key, held.get(key)) for key in wanted]
+        rows = []
+        for key, entry in entries:
+            if entry is None or entry.expired(now):
+                rows.append((key, None, None))
+                continue
+            value = entry.value
+            pickled = value.data if isinstance(value, Frozen) else _pickle_value(value)
+            rows.append((key, pickled, entry.expires_at))
+        return rows
+
+    def holds(self, database: str, trigger_name: str, key: str) -> bool:
+        """Whether the trigger's namespace has `key` (expired or not, without unpickling)."""
+        with self._lock:
+            return key in self._namespaces.get((database, trigger_name), {})
+
+    def apply_frozen(self, database: str, trigger_name: str, changes: list[tuple]) -> None:
+        """Mirror a worker's changes to its namespace: (key, pickled value, expires_at) puts
+        and (key, None, None) deletions."""
+        namespace = (database, trigger_name)
+        with self._lock:
+            entries = self._namespaces.setdefault(namespace, {})
+            for key, pickled, expires_at in changes:
+                if pickled is None:
+                    entries.pop(key, None)
+                else:
+                    entries[key] = _Entry(Frozen(pickled), expires_at)
+            if not entries:
+                del self._namespaces[namespace]
+
+    def put_entry(self, database: str, trigger_name: str, key: str, value: Any,
+                  expires_at: float | None) -> None:
+        """Store with an absolute expiry (what a worker starts from)."""
+        with self._lock:
+            self._namespaces.setdefault((database, trigger_name), {})[key] = _Entry(
+                value, expires_at)
+
+    # the global namespace as worker processes reach it: pickled values, never unpickled here
+
+    def global_pickled(self, key: str) -> bytes | None:
+        _check_key(key)
+        now = self._clock()
+        with self._lock:
+            entries = self._namespaces.get(_GLOBAL)
+            entry = entries.get(key) if entries else None
+            if entry is None or entry.expired(now):
+                return None
+            value = entry.value
+        return value.data if isinstance(value, Frozen) else _pickle_value(value)
+
+    def put_global_pickled(self, key: str, data: bytes, expires_at: float | None) -> None:
+        _check_key(key)
+        with self._lock:
+            self._namespaces.setdefault(_GLOBAL, {})[key] = _Entry(Frozen(data), expires_at)
+
+    def delete_global(self, key: str) -> bool:
+        return self._delete(_GLOBAL, key)
 
     def _put(self, namespace: _Namespace, key: str, value: Any, ttl: float | None) -> None:
         _check_key(key)

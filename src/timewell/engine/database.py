@@ -1,5 +1,5 @@
 """The engine's window on the database: the write service and the query engine, reached from
-plugin worker threads."""
+plugin worker threads and, over IPC, plugin worker processes."""
 
 from __future__ import annotations
 
@@ -28,6 +28,12 @@ class NodeDatabase:
             self._writer.write_lp(database, lines.encode(), Precision.NANOSECOND,
                                   accept_partial=False, no_sync=no_sync), self._loop)
         future.result()
+
+    async def write_checked(self, database: str, lines: str, no_sync: bool) -> None:
+        """On the event loop: write now (durable unless `no_sync`); raise on any rejected
+        line (a worker process's write_sync)."""
+        await self._writer.write_lp(database, lines.encode(), Precision.NANOSECOND,
+                                    accept_partial=False, no_sync=no_sync)
 
     async def write_later(self, database: str, lines: str) -> None:
         """On the event loop: buffer a plugin's queued writes; bad lines are reported."""

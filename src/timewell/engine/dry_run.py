@@ -1,18 +1,18 @@
 """Dry runs (`/api/v3/plugin_test/...`): a plugin runs against real queries while its writes
-are captured, checked as line protocol and returned instead of applied."""
+are captured, checked as line protocol and returned instead of applied. It runs where
+triggers run (a one-off worker process, or a thread in thread mode)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 from collections.abc import Callable
-from concurrent.futures import Executor
 from pathlib import Path
 
-from timewell.engine.api import Database, PluginApi
-from timewell.engine.cache import PluginCache
+from timewell.engine.events import Invocation, RowsEvent, ScheduledCall
+from timewell.engine.execution import Execution, RunFailed
 from timewell.engine.logs import RunLogger
-from timewell.engine.plugins import LoadedPlugin, PluginLoadError
 from timewell.engine.rows import parsed_batches
 from timewell.engine.specs import (
     CronTrigger,
@@ -24,15 +24,17 @@ from timewell.errors import InvalidRequest
 from timewell.lineprotocol import LineProtocolError, Precision, parse_exact
 
 _TEST_TIMEOUT_S = 60.0
+_WHERE = re.compile(r" \(at [^()]*:\d+\)$")
+
+
+# (plugin path, database, cache namespace, logger) -> where the dry run runs
+ExecutionFactory = Callable[[Path, str, str, RunLogger], Execution]
 
 
 class DryRunner:
-    def __init__(self, resolve: Callable[[str], Path], database: Database, cache: PluginCache,
-                 executor: Executor) -> None:
+    def __init__(self, resolve: Callable[[str], Path], make_execution: ExecutionFactory) -> None:
         self._resolve = resolve  # plugin filename -> its code (may fetch: blocking)
-        self._database = database
-        self._cache = cache
-        self._executor = executor
+        self._make_execution = make_execution
 
     async def wal(self, filename: str, database: str, input_lp: str,
                   arguments: dict | None, cache_name: str | None) -> dict:
@@ -43,8 +45,8 @@ class DryRunner:
             raise InvalidRequest(f"input_lp: {e}") from None
         problems = [f"input_lp line {e.line_number}: {e.message}" for e in parsed.errors]
         batches = parsed_batches(parsed)
-        result = await self._run(filename, database, "process_writes",
-                                 lambda api: (api, batches, arguments), cache_name)
+        result = await self._run(filename, database, "process_writes", RowsEvent(batches),
+                                 arguments, cache_name)
         result["errors"] = problems + result["errors"]
         return result
 
@@ -64,34 +66,28 @@ class DryRunner:
                 raise InvalidRequest(f"schedule '{schedule}' has no fire times left") from None
         call_time = trigger_time.replace(microsecond=0)
         result = await self._run(filename, database, "process_scheduled_call",
-                                 lambda api: (api, call_time, arguments), cache_name)
+                                 ScheduledCall(call_time), arguments, cache_name)
         result["trigger_time"] = call_time.isoformat()
         return result
 
-    async def _run(self, filename: str, database: str, entry: str, arguments,
+    async def _run(self, filename: str, database: str, entry: str, event, arguments,
                    cache_name: str | None) -> dict:
         path = await asyncio.to_thread(self._resolve, filename)
         logger = RunLogger(None, database, "dry_run", keep=True)
-        cache = self._cache.view(database, f"test:{cache_name or filename}")
-        api = PluginApi(self._database, database, logger, cache, capture_sync_writes=True)
+        execution = self._make_execution(path, database, f"test:{cache_name or filename}",
+                                         logger)
         errors: list[str] = []
-
-        def execute() -> None:
-            function = LoadedPlugin(path, f"dry_run_{database}").function(entry)
-            function(*arguments(api))
-
-        loop = asyncio.get_running_loop()
+        captured: dict[str, list[str]] = {}
         try:
-            await asyncio.wait_for(loop.run_in_executor(self._executor, execute),
-                                   _TEST_TIMEOUT_S)
-        except PluginLoadError as e:
-            errors.append(str(e))
-        except TimeoutError:
-            errors.append(f"the plugin did not finish within {_TEST_TIMEOUT_S}s")
-        except Exception as e:
-            errors.append(f"{type(e).__name__}: {e}")
+            done = await execution.execute(Invocation(entry, event, arguments, "dry run"),
+                                           logger, _TEST_TIMEOUT_S)
+            captured = done.writes
+        except RunFailed as e:
+            errors.append(_WHERE.sub("", str(e)))  # the plugin's line: the caller has the file
+        finally:
+            await execution.stop(0)
         writes: dict[str, list[str]] = {}
-        for db_name, chunks in api.pending_writes.items():
+        for db_name, chunks in captured.items():
             lines = [line for chunk in chunks for line in chunk.splitlines() if line.strip()]
             writes[db_name] = lines
             parsed = parse_exact("\n".join(lines).encode(), Precision.NANOSECOND)

@@ -1,14 +1,14 @@
 """The processing engine: triggers bound to plugins, fed by WAL flushes, schedules and HTTP
-requests. It reaches the database only through the write and query services."""
+requests. It reaches the database only through the write and query services. Plugins run
+where `--plugin-isolation` says: worker processes (worker_execution.py, the default) or
+threads of the server (thread_execution.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import builtins
 import contextlib
 import logging
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,19 +20,19 @@ from timewell.engine.cache_store import CacheStore
 from timewell.engine.database import NodeDatabase
 from timewell.engine.dry_run import DryRunner
 from timewell.engine.environment import PluginEnvironment, default_package_manager
+from timewell.engine.events import Invocation, RequestCall, WriteEvent
+from timewell.engine.execution import Execution
 from timewell.engine.files import PluginFiles
+from timewell.engine.isolation import Isolation
+from timewell.engine.limits import TRIGGER_KINDS, check_timeout, time_limit_s, trigger_kind
 from timewell.engine.logs import EngineLog
-from timewell.engine.plugins import (
-    LoadedPlugin,
-    PluginDirectory,
-    PluginLoadError,
-    export_plugin_dir,
-)
+from timewell.engine.plugin_globals import export_plugin_dir
+from timewell.engine.plugins import PluginDirectory
 from timewell.engine.registry import ContentHashes, registry_rows, registry_table
 from timewell.engine.repository import DEFAULT_PLUGIN_REPO, is_repository_plugin
-from timewell.engine.responses import PluginResponse, UnsupportedResponse, to_response
-from timewell.engine.rows import flush_batches
-from timewell.engine.runner import Invocation, TriggerRunner, fresh_arguments
+from timewell.engine.responses import PluginResponse
+from timewell.engine.rows import flush_tables
+from timewell.engine.runner import TriggerRunner
 from timewell.engine.schedule import run_schedule
 from timewell.engine.sources import PLUGIN_RECORD, PluginSources
 from timewell.engine.specs import (
@@ -45,23 +45,29 @@ from timewell.engine.specs import (
     parse_trigger_spec,
 )
 from timewell.engine.stats import EngineStats
-from timewell.errors import AlreadyExists, InvalidRequest, NotFound
+from timewell.engine.system_tables import arguments_table, triggers_table
+from timewell.errors import AlreadyExists, Forbidden, InvalidRequest, NotFound
 from timewell.storage.objectstore import ObjectStore
 from timewell.storage.wal import WalFlush
 
 log = logging.getLogger(__name__)
 
 ERROR_BEHAVIORS = ("log", "retry", "disable")
-_PLUGIN_THREADS = 32
 
 
 @dataclass(frozen=True)
 class EngineSettings:
     plugin_dir: Path | None
-    plugin_timeout_s: float | None = None
+    plugin_timeout_s: float | None = None  # None: limits.default_timeout_s
     state_dir: Path | None = None  # plugin packages, repository caches, plugin snapshots
     plugin_repo: str = DEFAULT_PLUGIN_REPO
     package_manager: str | None = None  # uv | pip | disabled; None: uv when available
+    isolation: str = "process"  # process | thread
+    memory_limit_bytes: int | None = 1 << 30  # per worker process; None: no limit
+    memory_limit_kind: str = "data"  # RLIMIT_DATA ("data") or RLIMIT_AS ("as")
+    shutdown_grace_s: float = 5.0
+    async_concurrency_limit: int = 32  # runs of run_async triggers at once, server-wide
+    allowed_kinds: tuple[str, ...] = TRIGGER_KINDS
 
 
 class TriggerNotFound(NotFound):
@@ -87,43 +93,59 @@ class ProcessingEngine:
         self.cache = PluginCache()
         self._cache_store = CacheStore(self.cache, store,
                                        f"{store_prefix}/engine/plugin_cache.pickle")
-        self._executor = ThreadPoolExecutor(_PLUGIN_THREADS, thread_name_prefix="plugin")
+        self.isolation = Isolation(settings, database, self.cache, self.log, self.stats,
+                                   self.plugins.root, self.environment.root)
         self._runners: dict[tuple[str, str], TriggerRunner] = {}
         self._specs: dict[tuple[str, str], TriggerSpec] = {}
         self._schedules: dict[tuple[str, str], asyncio.Task] = {}
         self._request_routes: dict[str, TriggerRunner] = {}  # request path -> enabled trigger
+        self._async_slots: asyncio.Semaphore | None = None
+        self._stopping: asyncio.Future | None = None
         # Dry runs get a cache of their own, so a test never touches a live trigger's state.
-        self.dry_runs = DryRunner(self.sources.path, database, PluginCache(), self._executor)
+        self.dry_runs = DryRunner(self.sources.path, self.isolation.for_dry_run)
 
     # -- lifecycle
 
     async def start(self) -> None:
-        from timewell.lineprotocol import builder
-
-        # Plugins written for InfluxDB 3 use LineBuilder (and, in older ones, its errors)
-        # without importing them, in the plugin file and in modules it imports: builtins.
-        for name in ("LineBuilder", "InvalidMeasurementError", "InvalidKeyError",
-                     "InvalidLineError"):
-            setattr(builtins, name, getattr(builder, name))
         export_plugin_dir(self.plugins.root)
         self._database.bind(asyncio.get_running_loop())
+        self._async_slots = asyncio.Semaphore(self.settings.async_concurrency_limit)
+        # Ahead of the first trigger; a server that cannot have plugins never pays for the
+        # fork server (an interpreter importing pyarrow) at all.
+        await self.isolation.start(eager=self.plugins.root is not None
+                                   or bool(self._all_triggers()))
         self.environment.activate()
         self._cache_store.restore()
         for database, trigger in self._all_triggers():
             if not trigger.disabled:
                 try:
                     path = await asyncio.to_thread(self.sources.trigger_path, trigger)
-                    self._activate(database, trigger, path)
+                    execution = self.isolation.for_trigger(database, trigger, path)
+                    self._activate(database, trigger, execution)
+                    self.isolation.warm(execution, parse_trigger_spec(
+                        trigger.trigger_specification).entry_point)
                 except Exception as e:  # a broken plugin must not stop the server starting
                     self.log.add(database, trigger.name, "ERROR",
                                  f"trigger not started: {e}")
         self._cache_store.start()
 
+    def begin_shutdown(self) -> None:
+        """The server is stopping (SIGTERM): cancel every run now (the plugin's next
+        influxdb3_local call raises KeyboardInterrupt; after --plugin-shutdown-grace its worker
+        is killed), so that requests waiting on plugins finish before the server waits on
+        them."""
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop_triggers())
+
     async def stop(self) -> None:
-        for key in list(self._runners):
-            await self._deactivate(key)
+        self.begin_shutdown()
+        await self._stopping
+        await self.isolation.stop()
         self._cache_store.stop()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _stop_triggers(self) -> None:
+        await asyncio.gather(*(self._deactivate(key) for key in list(self._runners)),
+                             return_exceptions=True)
 
     # -- WAL subscriber
 
@@ -132,15 +154,27 @@ class ProcessingEngine:
             return  # these writes fired their triggers before the restart
         databases = {write.database for write in flush.writes}
         tables = {(write.database, write.table) for write in flush.writes}
+        # One event per (database, table) however many triggers take it: in process mode its
+        # data is copied to shared memory once for all of them.
+        events: dict[tuple[str, str | None], WriteEvent] = {}
         for (database, _), runner in list(self._runners.items()):
             if database not in databases:
                 continue
             spec = self._specs[(database, runner.name)]
             if isinstance(spec, TableTrigger):
-                if (database, spec.table) in tables:
-                    runner.submit(_write_invocation(flush, database, spec.table, runner))
+                if (database, spec.table) not in tables:
+                    continue
+                table = spec.table
             elif isinstance(spec, AllTablesTrigger):
-                runner.submit(_write_invocation(flush, database, None, runner))
+                table = None
+            else:
+                continue
+            event = events.get((database, table))
+            if event is None:
+                event = events[(database, table)] = WriteEvent(
+                    flush_tables(flush, database, table))
+            runner.submit(Invocation("process_writes", event,
+                                     runner.definition.trigger_arguments, "wal plugin"))
 
     # -- trigger management
 
@@ -161,6 +195,12 @@ class ProcessingEngine:
         _check_arguments(definition.trigger_arguments)
         if definition.extra.get("public") and not isinstance(spec, RequestTrigger):
             raise InvalidRequest("only request triggers can be public")
+        kind = trigger_kind(spec)
+        if kind not in self.settings.allowed_kinds:
+            raise Forbidden(f"this server does not run {kind} triggers ('{spec}'): it was "
+                            "started with --restrict-plugin-triggers-to "
+                            f"{','.join(self.settings.allowed_kinds)}")
+        check_timeout(definition.extra.get("timeout_s"))
         with self._catalog.lock:
             if definition.name in self._catalog.database(database).triggers:
                 raise AlreadyExists(f"trigger '{definition.name}' already exists in database "
@@ -168,17 +208,23 @@ class ProcessingEngine:
         path = await self._plugin_path(definition, refresh)
         if install_deps:
             await self.environment.install_declared(path)
-        _check_entry_point(path, spec, definition.name)
-        with self._catalog.lock:
-            db = self._catalog.database(database)
-            if definition.name in db.triggers:
-                raise AlreadyExists(f"trigger '{definition.name}' already exists in database "
-                                    f"'{database}'")
-            if isinstance(spec, RequestTrigger):
-                self._check_request_path_free(spec.path)
-            self._catalog.commit([_put_op(database, definition)])
-        if not definition.disabled:
-            self._activate(database, definition, path)
+        execution = await self.isolation.checked(database, definition, path, spec)
+        try:
+            with self._catalog.lock:
+                db = self._catalog.database(database)
+                if definition.name in db.triggers:
+                    raise AlreadyExists(f"trigger '{definition.name}' already exists in "
+                                        f"database '{database}'")
+                if isinstance(spec, RequestTrigger):
+                    self._check_request_path_free(spec.path)
+                self._catalog.commit([_put_op(database, definition)])
+        except BaseException:
+            await execution.stop(0)
+            raise
+        if definition.disabled:
+            await execution.stop(0)
+        else:
+            self._activate(database, definition, execution)
 
     async def delete_trigger(self, database: str, name: str, force: bool) -> None:
         trigger = self._trigger(database, name)
@@ -201,9 +247,9 @@ class ProcessingEngine:
             return
         spec = parse_trigger_spec(trigger.trigger_specification)
         path = await self._plugin_path(trigger, refresh=False)
-        _check_entry_point(path, spec, name)
+        execution = await self.isolation.checked(database, trigger, path, spec)
         trigger = self._set_disabled(database, trigger, False)
-        self._activate(database, trigger, path)
+        self._activate(database, trigger, execution)
 
     async def update_trigger(self, database: str, name: str, plugin_filename: str | None = None,
                              refresh: bool = True) -> dict:
@@ -220,11 +266,14 @@ class ProcessingEngine:
         if refresh:
             changed.extra.pop(PLUGIN_RECORD, None)
         path = await self._plugin_path(changed, refresh=refresh)
-        _check_entry_point(path, parse_trigger_spec(changed.trigger_specification), name)
+        execution = await self.isolation.checked(
+            database, changed, path, parse_trigger_spec(changed.trigger_specification))
         self._catalog.commit([_put_op(database, changed)])
         if (database, name) in self._runners:
             await self._deactivate((database, name))
-            self._activate(database, changed, path)
+            self._activate(database, changed, execution)
+        else:
+            await execution.stop(0)
         return {"trigger_name": name, "plugin_filename": changed.plugin_filename,
                 "previous_version": before, "version": self._version_of(database, name)}
 
@@ -240,8 +289,9 @@ class ProcessingEngine:
 
     async def drop_database(self, database: str) -> None:
         """The database was deleted: stop its triggers and forget their state."""
-        for key in [key for key in self._runners if key[0] == database]:
-            await self._deactivate(key)
+        # In parallel: each may take the shutdown grace period to end a blocked run.
+        await asyncio.gather(*(self._deactivate(key) for key in list(self._runners)
+                               if key[0] == database))
         self.cache.clear_database(database)
 
     def triggers(self, database: str) -> list[TriggerDefinition]:
@@ -261,51 +311,25 @@ class ProcessingEngine:
         runner = self._request_routes.get(path)
         if runner is None:
             raise NotFound(f"no enabled request trigger serves the path '{path}'")
-        database, name = runner.database_name, runner.name
         headers = {k.lower(): v for k, v in headers.items() if k.lower() != "authorization"}
-        args = runner.definition.trigger_arguments
-
-        def arguments(api):
-            return (api, dict(query), dict(headers), body, fresh_arguments(args))
-
-        outcome = await runner.run_once(
-            Invocation("process_request", arguments, "request plugin"))
+        event = RequestCall(dict(query), headers, body)
+        outcome = await runner.run_once(Invocation(
+            "process_request", event, runner.definition.trigger_arguments, "request plugin"))
         if outcome.error is not None:
             return _error_response(outcome.error)
-        try:
-            return to_response(outcome.result)
-        except UnsupportedResponse as e:
-            self.log.add(database, name, "ERROR", str(e))
-            return _error_response(str(e))
+        return outcome.result
 
     # -- system tables
 
     def triggers_table(self, database: str) -> pa.Table:
-        triggers = self.triggers(database)
-        return pa.table({
-            "trigger_name": pa.array([t.name for t in triggers], pa.string()),
-            "plugin_filename": pa.array([t.plugin_filename for t in triggers], pa.string()),
-            "trigger_specification": pa.array([t.trigger_specification for t in triggers],
-                                              pa.string()),
-            "disabled": pa.array([t.disabled for t in triggers], pa.bool_()),
-            "error_behavior": pa.array([t.error_behavior for t in triggers], pa.string()),
-            "run_async": pa.array([t.run_async for t in triggers], pa.bool_()),
-            "public": pa.array([t.extra.get("public") is True for t in triggers], pa.bool_()),
-            "database_name": pa.array([database] * len(triggers), pa.string()),
-        })
+        return triggers_table(database, self.triggers(database))
 
     def plugin_files_table(self, _database: str) -> pa.Table:
         """Every plugin file the triggers of every database use (the same in any database)."""
         return registry_table(registry_rows(self._all_triggers(), self.sources, self._hashes))
 
     def arguments_table(self, database: str) -> pa.Table:
-        rows = [(t.name, k, v) for t in self.triggers(database)
-                for k, v in (t.trigger_arguments or {}).items()]
-        return pa.table({
-            "trigger_name": pa.array([r[0] for r in rows], pa.string()),
-            "argument_key": pa.array([r[1] for r in rows], pa.string()),
-            "argument_value": pa.array([r[2] for r in rows], pa.string()),
-        })
+        return arguments_table(self.triggers(database))
 
     # -- internals
 
@@ -344,17 +368,19 @@ class ProcessingEngine:
                     raise AlreadyExists(f"request path '{path}' is already served by trigger "
                                         f"'{trigger.name}' in database '{db.name}'")
 
-    def _activate(self, database: str, definition: TriggerDefinition, path: Path) -> None:
+    def _activate(self, database: str, definition: TriggerDefinition,
+                  execution: Execution) -> None:
         key = (database, definition.name)
         if key in self._runners:
+            asyncio.ensure_future(execution.stop(0))
             return
         spec = parse_trigger_spec(definition.trigger_specification)
         runner = TriggerRunner(
-            definition, database, LoadedPlugin(path, f"{database}_{definition.name}"),
-            self._database, self.cache.view(database, definition.name), self.log, self.stats,
-            self._executor, self.settings.plugin_timeout_s,
+            definition, database, execution, self.log, self.stats,
+            time_limit_s(definition, self.settings.plugin_timeout_s),
             self._output_writer(database, definition.name),
-            lambda error: self._disable_after_error(database, definition.name, error))
+            lambda error: self._disable_after_error(database, definition.name, error),
+            self._async_slots)
         self._runners[key] = runner
         self._specs[key] = spec
         if isinstance(spec, RequestTrigger):
@@ -370,13 +396,14 @@ class ProcessingEngine:
         spec = self._specs.pop(key, None)
         if isinstance(spec, RequestTrigger):
             self._request_routes.pop(spec.path, None)
+        if runner is not None:
+            # Running runs get the grace period to return before their worker is killed.
+            await runner.stop(self.settings.shutdown_grace_s)
         schedule = self._schedules.pop(key, None)
         if schedule is not None and schedule is not asyncio.current_task():
             schedule.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await schedule
-        if runner is not None:
-            await runner.stop()
 
     def _output_writer(self, database: str, trigger_name: str):
         """Writes a run's queued lines after it returns; refused lines go to the trigger's log
@@ -403,13 +430,6 @@ class ProcessingEngine:
             lambda: asyncio.ensure_future(self._deactivate((database, name))))
 
 
-def _check_entry_point(path: Path, spec: TriggerSpec, name: str) -> None:
-    try:
-        LoadedPlugin(path, f"check_{name}").function(spec.entry_point)
-    except PluginLoadError as e:
-        raise InvalidRequest(str(e)) from None
-
-
 def _check_arguments(arguments) -> None:
     if arguments is None:
         return
@@ -420,16 +440,6 @@ def _check_arguments(arguments) -> None:
 
 def _put_op(database: str, trigger: TriggerDefinition) -> dict:
     return {"op": "put_trigger", "db": database, "trigger": trigger.to_json()}
-
-
-def _write_invocation(flush: WalFlush, database: str, table: str | None,
-                      runner: TriggerRunner) -> Invocation:
-    args = runner.definition.trigger_arguments
-
-    def arguments(api):
-        return (api, flush_batches(flush, database, table), fresh_arguments(args))
-
-    return Invocation("process_writes", arguments, "wal plugin")
 
 
 def _error_response(error: str) -> PluginResponse:

@@ -1,18 +1,20 @@
 """Plugin files: finding them safely under the plugin directory, loading them, and reloading
 them when they change.
 
-A single `.py` file is compiled and executed into a fresh module namespace per trigger, so two
-triggers of one file never share globals; a directory with `__init__.py` is imported as a
-package (its name is the directory's, as upstream), so its sibling modules import. Both are
-reloaded on the next run after any of their files changes (modification time and size).
+A plugin is loaded as a real module: in `sys.modules` under a name unique to its trigger (so
+`dataclasses`, `enum.unique`, `typing.get_type_hints` and `pickle` find it), with `__file__`
+and `__spec__`, one module per trigger so two triggers of one file never share globals. A
+directory with `__init__.py` is imported as a package under that unique name too, so its
+sibling modules import relatively and a package named `json` or `pyarrow` never replaces the
+server's own module. Both are reloaded on the next run after any of their files changes
+(modification time and size).
 """
 
 from __future__ import annotations
 
-import builtins
+import hashlib
 import importlib
 import importlib.util
-import os
 import re
 import sys
 import threading
@@ -85,7 +87,7 @@ class LoadedPlugin:
         self.path = path
         self._instance_name = instance_name
         self._fingerprint: tuple | None = None
-        self._namespace: dict | types.ModuleType | None = None
+        self._namespace: types.ModuleType | None = None
         self._is_package = path.is_dir()
         self._lock = threading.Lock()
 
@@ -101,8 +103,7 @@ class LoadedPlugin:
                     self._namespace = self._load()
                     self._fingerprint = fingerprint
                 namespace = self._namespace
-        found = (namespace.get(name) if isinstance(namespace, dict)
-                 else getattr(namespace, name, None))
+        found = getattr(namespace, name, None)
         if not callable(found):
             raise PluginLoadError(f"plugin '{self.path.name}' has no function "
                                   f"{ENTRY_POINTS.get(name, name)}")
@@ -118,39 +119,69 @@ class LoadedPlugin:
         except OSError as e:
             raise PluginLoadError(f"plugin '{self.path}' cannot be read: {e}") from None
 
-    def _load(self):
+    @property
+    def module_name(self) -> str:
+        """The name the plugin's module has in `sys.modules`: stable for a trigger across
+        restarts (pickles of its classes name it), unique between triggers."""
+        digest = hashlib.sha1(self._instance_name.encode()).hexdigest()[:8]
+        return f"timewell_plugin_{_identifier(self._instance_name)}_{digest}"
+
+    def _load(self) -> types.ModuleType:
         if self._is_package:
             return self._import_package()
         try:
             source = self.path.read_bytes()
-            code = compile(source, str(self.path), "exec")
+            # dont_inherit: this loader's own `from __future__ import annotations` must not
+            # turn every plugin's annotations into strings.
+            code = compile(source, str(self.path), "exec", dont_inherit=True)
         except (OSError, SyntaxError, ValueError) as e:
             raise PluginLoadError(f"plugin '{self.path.name}' cannot be loaded: "
                                   f"{type(e).__name__}: {e}") from None
-        namespace = {"__name__": f"timewell_plugin_{_identifier(self._instance_name)}",
-                     "__file__": str(self.path), "__builtins__": builtins}
+        name = self.module_name
+        spec = importlib.util.spec_from_file_location(name, self.path)
+        module = importlib.util.module_from_spec(spec)
+        previous = sys.modules.get(name)
+        # In sys.modules while it executes: @dataclass and friends look their module up there.
+        sys.modules[name] = module
         try:
-            exec(code, namespace)
-        except Exception as e:
+            exec(code, module.__dict__)
+        except BaseException as e:
+            _restore_module(name, previous)
+            if not isinstance(e, Exception):
+                raise
             raise PluginLoadError(f"plugin '{self.path.name}' failed while loading: "
                                   f"{type(e).__name__}: {e}{_missing_hint(e, self.path)}") from e
-        return namespace
+        return module
 
-    def _import_package(self):
-        name = self.path.name
+    def _import_package(self) -> types.ModuleType:
+        name = self.module_name
         with self._import_lock:
-            for module in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
-                del sys.modules[module]
-            sys.path.insert(0, str(self.path.parent))
+            stale = [m for m in sys.modules if m == name or m.startswith(name + ".")]
+            saved = {m: sys.modules.pop(m) for m in stale}
+            spec = importlib.util.spec_from_file_location(
+                name, self.path / "__init__.py", submodule_search_locations=[str(self.path)])
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
             try:
                 importlib.invalidate_caches()
-                return importlib.import_module(name)
-            except Exception as e:
-                raise PluginLoadError(f"plugin package '{name}' failed to import: "
+                spec.loader.exec_module(module)
+            except BaseException as e:
+                for m in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+                    del sys.modules[m]
+                sys.modules.update(saved)
+                if not isinstance(e, Exception):
+                    raise
+                raise PluginLoadError(f"plugin package '{self.path.name}' failed to import: "
                                       f"{type(e).__name__}: {e}{_missing_hint(e, self.path)}"
                                       ) from e
-            finally:
-                sys.path.remove(str(self.path.parent))
+            return module
+
+
+def _restore_module(name: str, previous: types.ModuleType | None) -> None:
+    if previous is None:
+        sys.modules.pop(name, None)
+    else:
+        sys.modules[name] = previous
 
 
 def _missing_hint(error: Exception, path: Path) -> str:
@@ -163,9 +194,3 @@ def _missing_hint(error: Exception, path: Path) -> str:
 
 def _identifier(text: str) -> str:
     return re.sub(r"\W", "_", text)
-
-
-def export_plugin_dir(root: Path | None) -> None:
-    """Plugins find their own files through $PLUGIN_DIR, as on upstream."""
-    if root is not None:
-        os.environ["PLUGIN_DIR"] = str(root)

@@ -1,23 +1,20 @@
-"""Running one trigger's plugin: in worker threads, never on the event loop, one at a time
-(or overlapping when `run_async`), within a time limit, with the trigger's error behavior."""
+"""Running one trigger's plugin: one run at a time (or overlapping when `run_async`), within a
+time limit, with the trigger's error behavior. Where the plugin runs is the `Execution`'s
+business (a thread of the server, or the trigger's worker process); never on the event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
-import traceback
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from timewell.catalog import TriggerDefinition
 from timewell.duration import format_duration_ns
-from timewell.engine.api import Database, PluginApi
-from timewell.engine.interrupt import PluginTimeout, interrupt_thread
+from timewell.engine.events import Invocation
+from timewell.engine.execution import Execution, RunFailed
 from timewell.engine.logs import EngineLog, RunLogger
-from timewell.engine.plugins import LoadedPlugin
 from timewell.engine.stats import EngineStats
 
 log = logging.getLogger(__name__)
@@ -28,43 +25,30 @@ RETRY_DELAYS_S = (0.5, 1.0, 2.0)  # error_behavior=retry: three retries, then lo
 
 
 @dataclass
-class Invocation:
-    """One call of a plugin's entry function. `arguments(api)` builds the positional
-    arguments in the worker thread (building table_batches is work too)."""
-
-    entry: str
-    arguments: Callable[[PluginApi], tuple]
-    description: str
-    created: float = field(default_factory=time.perf_counter)  # for activation latency
-
-
-@dataclass
 class RunOutcome:
     result: object = None
     error: str | None = None
 
 
 class TriggerRunner:
-    def __init__(self, definition: TriggerDefinition, database_name: str, plugin: LoadedPlugin,
-                 database: Database, cache_view, engine_log: EngineLog, stats: EngineStats,
-                 executor: Executor, timeout_s: float | None,
+    def __init__(self, definition: TriggerDefinition, database_name: str, execution: Execution,
+                 engine_log: EngineLog, stats: EngineStats, timeout_s: float | None,
                  write_later: Callable[[str, str], Awaitable[None]],
-                 disable: Callable[[str], Awaitable[None]]) -> None:
+                 disable: Callable[[str], Awaitable[None]],
+                 async_slots: asyncio.Semaphore | None = None) -> None:
         self.definition = definition
         self.database_name = database_name
-        self.plugin = plugin
-        self._database = database
-        self._cache_view = cache_view
+        self.execution = execution
         self._log = engine_log
         self._stats = stats
-        self._executor = executor
         self._timeout_s = timeout_s
         self._write_later = write_later
         self._disable = disable
+        self._async_slots = async_slots  # --async-trigger-concurrency-limit, server-wide
         self._queue: asyncio.Queue[Invocation] = asyncio.Queue(QUEUE_LIMIT)
         self._overlap = asyncio.Semaphore(ASYNC_LIMIT)
         self._tasks: set[asyncio.Task] = set()
-        self._worker: asyncio.Task | None = None
+        self._drain_task: asyncio.Task | None = None
         self._stopped = False
 
     @property
@@ -73,7 +57,7 @@ class TriggerRunner:
 
     def start_queue(self) -> None:
         """Start taking queued invocations (write triggers)."""
-        self._worker = asyncio.create_task(self._drain(), name=f"trigger-{self.name}")
+        self._drain_task = asyncio.create_task(self._drain(), name=f"trigger-{self.name}")
 
     def submit(self, invocation: Invocation) -> None:
         """Queue without waiting; a full queue drops the invocation (counted, logged)."""
@@ -92,13 +76,21 @@ class TriggerRunner:
         self._spawn(invocation)
         return True
 
-    async def stop(self) -> None:
+    def cancel(self) -> None:
+        """Stop taking events; running runs' next influxdb3_local call raises
+        KeyboardInterrupt."""
         self._stopped = True
-        if self._worker is not None:
-            self._worker.cancel()
+        if self._drain_task is not None:
+            self._drain_task.cancel()
+        self.execution.cancel()
+
+    async def stop(self, grace_s: float) -> None:
+        """Cancel, give running runs `grace_s` to return, then end them for good."""
+        self.cancel()
+        await self.execution.stop(grace_s)
         for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*(t for t in [self._worker, *self._tasks] if t),
+        await asyncio.gather(*(t for t in [self._drain_task, *self._tasks] if t),
                              return_exceptions=True)
 
     async def _drain(self) -> None:
@@ -114,7 +106,11 @@ class TriggerRunner:
     def _spawn(self, invocation: Invocation) -> None:
         async def guarded() -> None:
             async with self._overlap:
-                await self.run(invocation)
+                if self._async_slots is None:
+                    await self.run(invocation)
+                    return
+                async with self._async_slots:
+                    await self.run(invocation)
 
         task = asyncio.create_task(guarded())
         self._tasks.add(task)
@@ -144,72 +140,33 @@ class TriggerRunner:
             return outcome
 
     async def run_once(self, invocation: Invocation) -> RunOutcome:
-        """One run in a worker thread, its queued writes applied afterwards."""
-        loop = asyncio.get_running_loop()
+        """One run where the execution runs plugins, its queued writes applied afterwards."""
         logger = RunLogger(self._log, self.database_name, self.name)
-        thread_box: dict = {"lock": threading.Lock()}
         started = time.perf_counter()
-        future = loop.run_in_executor(self._executor, self._execute, invocation, logger,
-                                      thread_box)
+        logger.log("INFO", f"starting execution of {invocation.description}", routine=True)
         try:
-            if self._timeout_s is None:
-                result, api = await future
-            else:
-                result, api = await asyncio.wait_for(asyncio.shield(future), self._timeout_s)
-        except TimeoutError:
-            with thread_box["lock"]:
-                if "id" in thread_box and not thread_box.get("done"):
-                    interrupt_thread(thread_box["id"])
-            future.add_done_callback(_consume_exception)
-            error = (f"run exceeded the plugin time limit of {self._timeout_s}s and was "
-                     "interrupted")
-            return self._failed(logger, started, error)
-        except Exception as e:
-            return self._failed(logger, started, _describe(e, self.plugin.path))
+            done = await self.execution.execute(invocation, logger, self._timeout_s)
+        except RunFailed as e:
+            if e.entered is not None:
+                self._activation(invocation, e.entered)
+            return self._failed(logger, started, str(e), e.cpu_s)
+        if done.entered is not None:
+            self._activation(invocation, done.entered)
         elapsed = time.perf_counter() - started
         logger.log("INFO", f"finished execution in {format_duration_ns(int(elapsed * 1e9))}",
                    routine=True)
-        self._stats.record_run(self.database_name, self.name, elapsed, None)
-        for db_name, lines in api.pending_writes.items():
+        self._stats.record_run(self.database_name, self.name, elapsed, None, done.cpu_s)
+        for db_name, lines in done.writes.items():
             await self._write_later(db_name, "\n".join(lines))
-        return RunOutcome(result=result)
+        return RunOutcome(result=done.result)
 
-    def _failed(self, logger: RunLogger, started: float, error: str) -> RunOutcome:
+    def _activation(self, invocation: Invocation, entered: float) -> None:
+        self._stats.record_activation(self.database_name, self.name,
+                                      entered - invocation.created)
+
+    def _failed(self, logger: RunLogger, started: float, error: str,
+                cpu_s: float | None) -> RunOutcome:
         elapsed = time.perf_counter() - started
         logger.log("ERROR", error)
-        self._stats.record_run(self.database_name, self.name, elapsed, error)
+        self._stats.record_run(self.database_name, self.name, elapsed, error, cpu_s)
         return RunOutcome(error=error)
-
-    def _execute(self, invocation: Invocation, logger: RunLogger, thread_box: dict):
-        thread_box["id"] = threading.get_ident()
-        try:
-            logger.log("INFO", f"starting execution of {invocation.description}", routine=True)
-            api = PluginApi(self._database, self.database_name, logger, self._cache_view)
-            function = self.plugin.function(invocation.entry)
-            arguments = invocation.arguments(api)
-            self._stats.record_activation(self.database_name, self.name,
-                                          time.perf_counter() - invocation.created)
-            return function(*arguments), api
-        except PluginTimeout:
-            raise TimeoutError("interrupted after the plugin time limit") from None
-        finally:
-            with thread_box["lock"]:
-                thread_box["done"] = True
-
-
-def fresh_arguments(arguments: dict[str, str] | None) -> dict[str, str] | None:
-    """A trigger's arguments as a plugin gets them: a new dict each call (or None)."""
-    return None if arguments is None else dict(arguments)
-
-
-def _consume_exception(future: asyncio.Future) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
-def _describe(error: BaseException, plugin_path) -> str:
-    """The error and the plugin's line it came from, for logs and the system table."""
-    root = str(plugin_path)
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(root)]
-    where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
-    return f"{type(error).__name__}: {error}{where}"

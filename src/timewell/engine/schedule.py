@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+from timewell.engine.events import Invocation, ScheduledCall
 from timewell.engine.logs import EngineLog
-from timewell.engine.runner import Invocation, TriggerRunner, fresh_arguments
+from timewell.engine.runner import TriggerRunner
 from timewell.engine.specs import CronTrigger, EveryTrigger, ScheduleExhausted
 from timewell.engine.stats import EngineStats
 
@@ -44,11 +45,8 @@ async def _fire_on_schedule(runner: TriggerRunner, spec: EveryTrigger | CronTrig
 
 def _schedule_invocation(fire: dt.datetime, arguments: dict | None) -> Invocation:
     call_time = fire.replace(microsecond=0)
-
-    def build(api):
-        return (api, call_time, fresh_arguments(arguments))
-
-    return Invocation("process_scheduled_call", build, f"scheduled call at {call_time}")
+    return Invocation("process_scheduled_call", ScheduledCall(call_time), arguments,
+                      f"scheduled call at {call_time}")
 
 
 def utc_now() -> dt.datetime:

@@ -1,4 +1,6 @@
-"""Execution tracking per trigger: runs, errors, last run, and run durations."""
+"""Execution tracking per trigger: runs, errors, last run, run durations, and the resources
+runs use (CPU time per run; with worker processes, the worker's peak memory and why workers
+were replaced)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,12 @@ class TriggerStats:
     durations_s: deque = field(default_factory=lambda: deque(maxlen=_DURATION_WINDOW))
     # from the event (WAL flush done, fire time reached, request read) to the entry function
     activations_s: deque = field(default_factory=lambda: deque(maxlen=_DURATION_WINDOW))
+    cpu_s: deque = field(default_factory=lambda: deque(maxlen=_DURATION_WINDOW))
+    total_cpu_s: float = 0.0
+    peak_memory_bytes: int | None = None  # the largest peak RSS any of its workers reached
+    worker_restarts: int = 0
+    restart_causes: dict = field(default_factory=dict)  # timeout | memory | crash | cancelled
+    last_restart: str | None = None  # what happened, as logged
 
     def mean_ms(self) -> float | None:
         return 1000 * sum(self.durations_s) / len(self.durations_s) if self.durations_s else None
@@ -34,10 +42,15 @@ class TriggerStats:
     def p99_ms(self) -> float | None:
         return _percentile_ms(self.durations_s, 0.99)
 
+    def mean_cpu_ms(self) -> float | None:
+        return 1000 * sum(self.cpu_s) / len(self.cpu_s) if self.cpu_s else None
+
 
 def _copy(stats: TriggerStats) -> TriggerStats:
     return dataclasses.replace(stats, durations_s=deque(stats.durations_s, _DURATION_WINDOW),
-                               activations_s=deque(stats.activations_s, _DURATION_WINDOW))
+                               activations_s=deque(stats.activations_s, _DURATION_WINDOW),
+                               cpu_s=deque(stats.cpu_s, _DURATION_WINDOW),
+                               restart_causes=dict(stats.restart_causes))
 
 
 def _percentile_ms(samples: deque, fraction: float) -> float | None:
@@ -57,10 +70,13 @@ class EngineStats:
             return self._stats.setdefault((database, trigger_name), TriggerStats())
 
     def record_run(self, database: str, trigger_name: str, seconds: float,
-                   error: str | None) -> None:
+                   error: str | None, cpu_s: float | None = None) -> None:
         stats = self.of(database, trigger_name)
         with self._lock:
             stats.runs += 1
+            if cpu_s is not None:
+                stats.cpu_s.append(cpu_s)
+                stats.total_cpu_s += cpu_s
             stats.last_run_ns = time.time_ns()
             stats.durations_s.append(seconds)
             stats.total_run_s += seconds
@@ -73,6 +89,22 @@ class EngineStats:
         stats = self.of(database, trigger_name)
         with self._lock:
             stats.activations_s.append(seconds)
+
+    def record_restart(self, database: str, trigger_name: str, cause: str,
+                       detail: str) -> None:
+        stats = self.of(database, trigger_name)
+        with self._lock:
+            stats.worker_restarts += 1
+            stats.restart_causes[cause] = stats.restart_causes.get(cause, 0) + 1
+            stats.last_restart = f"{cause}: {detail}"
+
+    def record_memory(self, database: str, trigger_name: str, peak_bytes: int | None) -> None:
+        if peak_bytes is None:
+            return
+        stats = self.of(database, trigger_name)
+        with self._lock:
+            if stats.peak_memory_bytes is None or peak_bytes > stats.peak_memory_bytes:
+                stats.peak_memory_bytes = peak_bytes
 
     def bump(self, database: str, trigger_name: str, counter: str) -> None:
         stats = self.of(database, trigger_name)
@@ -107,4 +139,14 @@ class EngineStats:
                                            for _, s in items], pa.float64()),
             "p99_activation_ms": pa.array([_percentile_ms(s.activations_s, 0.99)
                                            for _, s in items], pa.float64()),
+            "mean_cpu_ms": pa.array([s.mean_cpu_ms() for _, s in items], pa.float64()),
+            "p99_cpu_ms": pa.array([_percentile_ms(s.cpu_s, 0.99) for _, s in items],
+                                   pa.float64()),
+            "worker_peak_memory_bytes": pa.array([s.peak_memory_bytes for _, s in items],
+                                                 pa.int64()),
+            "worker_restarts": pa.array([s.worker_restarts for _, s in items], pa.int64()),
+            "worker_restart_causes": pa.array(
+                [",".join(f"{k}={v}" for k, v in sorted(s.restart_causes.items())) or None
+                 for _, s in items], pa.string()),
+            "last_worker_restart": pa.array([s.last_restart for _, s in items], pa.string()),
         })

@@ -7,6 +7,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from timewell.catalog import TriggerDefinition
+from timewell.duration import parse_duration_ns
 from timewell.errors import InvalidRequest
 from timewell.node import Node
 from timewell.server.body import (
@@ -39,6 +40,9 @@ def routes(node: Node) -> list[Route]:
         # timewell's own setting: a public request trigger answers without a token
         if _bool(settings.get("public", data.get("public", False)), "public"):
             definition.extra["public"] = True
+        timeout = settings.get("timeout", data.get("timeout"))
+        if timeout is not None:
+            definition.extra["timeout_s"] = _seconds(timeout, "timeout")
         if not definition.name.strip():
             raise InvalidRequest("'trigger_name' is empty")
         await engine.create_trigger(str_field(data, "db"), definition,
@@ -135,3 +139,18 @@ def _arguments(data: dict) -> dict | None:
         raise InvalidRequest("'input_arguments' must be an object of string keys and values")
     return {str(k): str(v) for k, v in arguments.items()}
 
+
+
+def _seconds(value, name: str) -> float:
+    """A duration as a number of seconds or a string such as `1s`, `500ms`, `2m`."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    if isinstance(value, str):
+        try:
+            seconds = parse_duration_ns(value) / 1e9
+        except ValueError as e:
+            raise InvalidRequest(f"'{name}': {e}") from None
+        if seconds > 0:
+            return seconds
+    raise InvalidRequest(f"'{name}' must be a positive duration such as \"10s\" or a number "
+                         "of seconds")

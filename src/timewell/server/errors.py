@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from timewell.errors import (
     AlreadyExists,
+    Forbidden,
     InvalidRequest,
     LimitExceeded,
     NotAllowed,
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 _STATUS = [
     (RejectedLines, 400),
     (InvalidRequest, 400),
+    (Forbidden, 403),
     (NotFound, 404),
     (NotAllowed, 405),
     (AlreadyExists, 409),

@@ -99,6 +99,19 @@ class _TriggerCollector:
             "timewell_trigger_recent_run_duration_seconds",
             "Quantiles of the last 1000 plugin run times per trigger.",
             labels=[*labels, "quantile"])
+        cpu = SummaryMetricFamily("timewell_trigger_run_cpu_seconds",
+                                  "CPU time of plugin runs per trigger.", labels=labels)
+        recent_cpu = GaugeMetricFamily(
+            "timewell_trigger_recent_run_cpu_seconds",
+            "Quantiles of the CPU time of the last 1000 plugin runs per trigger.",
+            labels=[*labels, "quantile"])
+        memory = GaugeMetricFamily(
+            "timewell_trigger_worker_peak_memory_bytes",
+            "Peak resident memory of the trigger's plugin worker processes.", labels=labels)
+        restarts = CounterMetricFamily(
+            "timewell_trigger_worker_restarts",
+            "Plugin worker processes replaced, per trigger and cause (timeout, memory, crash, "
+            "cancelled).", labels=[*labels, "cause"])
         for database, trigger, stats in sorted(self._stats.snapshot(),
                                                key=lambda item: item[:2]):
             key = [database, trigger]
@@ -106,11 +119,21 @@ class _TriggerCollector:
             errors.add_metric(key, stats.errors)
             durations.add_metric(key, count_value=stats.runs, sum_value=stats.total_run_s)
             ordered = sorted(stats.durations_s)
+            ordered_cpu = sorted(stats.cpu_s)
             for q in (0.5, 0.99):
                 if ordered:
                     value = ordered[min(len(ordered) - 1, int(q * len(ordered)))]
                     recent.add_metric([*key, str(q)], value)
-        yield from (runs, errors, durations, recent)
+                if ordered_cpu:
+                    value = ordered_cpu[min(len(ordered_cpu) - 1, int(q * len(ordered_cpu)))]
+                    recent_cpu.add_metric([*key, str(q)], value)
+            cpu.add_metric(key, count_value=len(stats.cpu_s) and stats.runs,
+                           sum_value=stats.total_cpu_s)
+            if stats.peak_memory_bytes is not None:
+                memory.add_metric(key, stats.peak_memory_bytes)
+            for cause, count in sorted(stats.restart_causes.items()):
+                restarts.add_metric([*key, cause], count)
+        yield from (runs, errors, durations, recent, cpu, recent_cpu, memory, restarts)
 
 
 class _BufferCollector:
