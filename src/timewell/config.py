@@ -21,6 +21,9 @@ class StorageSettings:
     snapshot_memory_threshold_bytes: int = 1 << 30
     hard_delete_default_duration_ns: int = 72 * 3600 * 1_000_000_000
     maintenance_interval_s: float = 30.0  # retention, hard deletes, compaction
+    # decoded row groups of recent Parquet files kept for queries; 0: no cache
+    parquet_cache_bytes: int = 256 << 20
+    parquet_cache_recent_ns: int = 5 * 3600 * 1_000_000_000  # files newer than this are cached
 
 
 @dataclass(frozen=True)

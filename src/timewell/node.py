@@ -24,6 +24,7 @@ from timewell.storage.data import StoredData
 from timewell.storage.maintenance import Maintenance
 from timewell.storage.objectstore import ObjectStore
 from timewell.storage.oplog import OpLog
+from timewell.storage.parquet_cache import ParquetCache
 from timewell.storage.parquet_index import ParquetIndex
 from timewell.storage.snapshot import SnapshotSettings, Snapshotter
 from timewell.storage.wal import Wal
@@ -44,10 +45,13 @@ class Node:
             self.tokens.preset(TokenFile.read(settings.admin_token_file))
         self.buffer = QueryableBuffer(self._series_key, self.catalog.is_live_table)
         self.index = ParquetIndex.load(OpLog(self.store, f"{prefix}/index"))
-        self.data = StoredData(self.buffer, self.index, self.store)
+        storage = settings.storage
+        self.parquet_cache = (ParquetCache(storage.parquet_cache_bytes,
+                                           storage.parquet_cache_recent_ns)
+                              if storage.parquet_cache_bytes else None)
+        self.data = StoredData(self.buffer, self.index, self.store, self.parquet_cache)
         self.wal = Wal(self.store, prefix, settings.wal_flush_interval_s)
         self.wal.subscribe(self.buffer)
-        storage = settings.storage
         self.snapshots = Snapshotter(self.store, prefix, self.catalog, self.data, self.wal,
                                      SnapshotSettings(storage.gen1_duration_ns,
                                                       storage.wal_snapshot_size,

@@ -26,6 +26,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -39,12 +40,20 @@ from timewell.storage.dedup import sort_and_deduplicate
 from timewell.storage.parquet_index import ParquetFile
 from timewell.storage.parquet_layout import ParquetLayout
 
-LayoutOf = Callable[[ParquetFile], ParquetLayout]
+
+class StoredFiles(Protocol):
+    """What the scan reads Parquet files through (`StoredData`)."""
+
+    def layout(self, file: ParquetFile) -> ParquetLayout: ...
+
+    def row_groups(self, file: ParquetFile, groups: list[int] | None) -> list[Run]: ...
+
+    def cached(self, file: ParquetFile) -> bool: ...
 
 
 class StoredTableDataset(ds.InMemoryDataset):
     def __init__(self, view: TableView, schema: pa.Schema, series_key: list[str],
-                 layout_of: LayoutOf, cutoff_ns: int | None,
+                 files: StoredFiles, cutoff_ns: int | None,
                  zone_cache: MergedZones | None = None) -> None:
         self._zone_cache = zone_cache
         self._empty = schema.empty_table()
@@ -53,7 +62,7 @@ class StoredTableDataset(ds.InMemoryDataset):
         self._schema = schema
         self._series_key = series_key
         self._tags = [f.name for f in schema if pa.types.is_dictionary(f.type)]
-        self._layout_of = layout_of
+        self._files = files
         self._cutoff_ns = cutoff_ns
 
     def scanner(self, columns=None, **_ignored) -> _Rows:
@@ -76,66 +85,60 @@ class StoredTableDataset(ds.InMemoryDataset):
                  if _overlaps(f.min_time_ns, f.max_time_ns, low, high)]
         zones = overlap_zones([_clip(s.min_time_ns, s.max_time_ns, low, high)
                                for s in [*runs, *files]])
-        clean: list[pa.Table] = []
-        fragments = []
-        in_zones = _in_zones_expr(zones)
-        overlapping: list[Run | ParquetFile] = []  # the sources that hold rows in a zone
-        for run in runs:
+        rest = None if exact else filter  # what the narrowing below does not apply
+
+        def narrowed(run: Run) -> pa.Table:
+            """The run's rows of the wanted series and times; outside the zones, if it
+            touches them (the rows inside come from the merge)."""
             rows = align(run.rows(constraints, low, high), self._schema)
             if _touches(zones, run.min_time_ns, run.max_time_ns):
-                overlapping.append(run)
                 rows = rows.filter(pc.invert(_in_zones_mask(rows, zones)))
-            clean.append(rows)
-        file_fragments = {}
+            return rows
+
+        overlapping = [r for r in runs if _touches(zones, r.min_time_ns, r.max_time_ns)]
+        clean = [narrowed(run) for run in runs]
+        fragments = []
         for file in files:
-            layout = self._layout_of(file)
-            groups = layout.row_groups_for(constraints, low, high)
+            groups = self._files.layout(file).row_groups_for(constraints, low, high)
             if groups == []:
                 continue
-            fragment = layout.fragment if groups is None else layout.fragment.subset(
-                row_group_ids=groups)
             if _touches(zones, file.min_time_ns, file.max_time_ns):
-                overlapping.append(file)
-                file_fragments[file.path] = fragment
-                outside = ~in_zones if filter is None else filter & ~in_zones
-                fragments.append(_File(fragment, self._schema, outside))
-            else:
+                file_runs = self._files.row_groups(file, groups)  # needed now, to merge
+                overlapping.extend(file_runs)
+                fragments.append(_StoredFile(lambda runs=file_runs: runs, narrowed, rest,
+                                             self._empty))
+            elif self._files.cached(file):  # read when DataFusion scans it
+                fragments.append(_StoredFile(
+                    lambda file=file, groups=groups: self._files.row_groups(file, groups),
+                    narrowed, rest, self._empty))
+            else:  # history no cache keeps: pyarrow reads the row groups and filters them
+                layout = self._files.layout(file)
+                fragment = layout.fragment if groups is None else layout.fragment.subset(
+                    row_group_ids=groups)
                 fragments.append(_File(fragment, self._schema, filter))
         if overlapping:
-            clean.append(self._merged(overlapping, file_fragments, zones, constraints,
-                                      low, high))
-        # The rows in memory were narrowed exactly by tags and time; when the filter says
-        # nothing else (`exact`), that is the whole filter.
+            clean.append(self._merged(overlapping, zones, constraints, low, high))
         clean = [rows for rows in clean if rows.num_rows]
         if clean or not fragments:  # no fragment at all upsets DataFusion's sort
             memory = pa.concat_tables(clean) if clean else self._empty
             # One fragment per core: DataFusion scans fragments as parallel partitions.
-            fragments[:0] = [_Memory(part, None if exact else filter)
-                             for part in _parts(memory, _MEMORY_FRAGMENTS)]
+            fragments[:0] = [_Memory(part, rest) for part in _parts(memory, _MEMORY_FRAGMENTS)]
         return iter(fragments)
 
-
-    def _merged(self, sources: list, file_fragments: dict, zones: list[tuple[int, int]],
-                constraints: dict, low: int | None, high: int | None) -> pa.Table:
+    def _merged(self, sources: list[Run], zones: list[tuple[int, int]], constraints: dict,
+                low: int | None, high: int | None) -> pa.Table:
         """The rows of `sources` inside the zones, narrowed by tags and time only, one per
         point (later sources win). Runs and files never change, so the result is kept for
         the next query over the same sources and ranges (dashboards repeat themselves)."""
         key = (tuple(zones), tuple(sorted(constraints.items())), low, high,
-               tuple(s.serial if isinstance(s, Run) else s.path for s in sources))
+               tuple(s.serial for s in sources))
         found = self._zone_cache.get(key) if self._zone_cache is not None else None
         if found is not None:
             return found
-        narrowing = _narrowing(constraints, low, high, self._tags)
-        in_zones = _in_zones_expr(zones)
         parts = []
         for source in sorted(sources, key=lambda s: s.order):  # oldest first: later ones win
-            if isinstance(source, Run):
-                rows = align(source.rows(constraints, low, high), self._schema)
-                parts.append(rows.filter(_in_zones_mask(rows, zones)))
-            else:
-                wanted = in_zones if narrowing is None else narrowing & in_zones
-                parts.append(file_fragments[source.path].to_table(schema=self._schema,
-                                                                  filter=wanted))
+            rows = align(source.rows(constraints, low, high), self._schema)
+            parts.append(rows.filter(_in_zones_mask(rows, zones)))
         merged = sort_and_deduplicate(pa.concat_tables(parts), self._series_key)
         if self._zone_cache is not None:
             self._zone_cache.put(key, merged)
@@ -217,31 +220,6 @@ def _in_zones_mask(rows: pa.Table, zones: list[tuple[int, int]]) -> pa.Array:
     return inside
 
 
-def _in_zones_expr(zones: list[tuple[int, int]]) -> pc.Expression | None:
-    expression = None
-    for low, high in zones:
-        inside = ((pc.field("time") >= pa.scalar(low, pa.timestamp("ns")))
-                  & (pc.field("time") <= pa.scalar(high, pa.timestamp("ns"))))
-        expression = inside if expression is None else expression | inside
-    return expression
-
-
-def _narrowing(constraints: dict, low: int | None, high: int | None,
-               tags: list[str]) -> pc.Expression | None:
-    """The part of a filter that is about the point's identity (tags, time): safe to apply
-    before duplicates are merged."""
-    expression = None
-    for tag, values in constraints.items():
-        if tag in tags:
-            condition = pc.field(tag).isin(pa.array(sorted(values, key=str), pa.string()))
-            expression = condition if expression is None else expression & condition
-    for bound, compare in ((low, pc.Expression.__ge__), (high, pc.Expression.__le__)):
-        if bound is not None:
-            condition = compare(pc.field("time"), pa.scalar(bound, pa.timestamp("ns")))
-            expression = condition if expression is None else expression & condition
-    return expression
-
-
 class _Memory:
     """Rows in memory, filtered by `filter` when scanned (None: they already satisfy it)."""
 
@@ -266,8 +244,27 @@ def filter_rows(table: pa.Table, expression: pc.Expression) -> pa.Table:
     return plan.to_table(use_threads=False)
 
 
+class _StoredFile:
+    """A Parquet file's wanted row groups, read (or taken from the cache) when DataFusion
+    scans it, narrowed like buffered runs, then filtered by `filter` (None: nothing more)."""
+
+    def __init__(self, runs: Callable[[], list[Run]], narrowed: Callable[[Run], pa.Table],
+                 filter: pc.Expression | None, empty: pa.Table) -> None:  # noqa: A002
+        self._runs = runs
+        self._narrowed = narrowed
+        self._filter = filter
+        self._empty = empty
+
+    def scanner(self, schema=None, columns=None, batch_size=None, **_ignored) -> _Rows:
+        parts = [rows for rows in map(self._narrowed, self._runs()) if rows.num_rows]
+        table = pa.concat_tables(parts) if parts else self._empty
+        if self._filter is not None and table.num_rows:
+            table = filter_rows(table, self._filter)
+        return _Rows(table, columns, batch_size)
+
+
 class _File:
-    """A Parquet file (or some of its row groups), scanned by pyarrow with the filter."""
+    """Row groups of a Parquet file, scanned by pyarrow with the filter."""
 
     def __init__(self, fragment: ds.Fragment, schema: pa.Schema,
                  filter: pc.Expression | None) -> None:  # noqa: A002

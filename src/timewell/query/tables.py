@@ -103,7 +103,7 @@ class DatabaseSchema(SchemaProvider):
             retention_ns = db.retention_period_ns
         view = self._state.lease.view(self._database, name)
         cutoff = time.time_ns() - retention_ns if retention_ns is not None else None
-        return Table(StoredTableDataset(view, schema, series_key, self._data.layout, cutoff,
+        return Table(StoredTableDataset(view, schema, series_key, self._data, cutoff,
                                         self._zone_cache))
 
     def table_exist(self, name: str) -> bool:

@@ -10,15 +10,18 @@ only once no lease pins them (`unpinned`), however long the query runs.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from timewell.storage.buffer import Generation, QueryableBuffer, Run
 from timewell.storage.objectstore import ObjectStore
+from timewell.storage.parquet_cache import ParquetCache
 from timewell.storage.parquet_index import ParquetFile, ParquetIndex
 from timewell.storage.parquet_layout import ParquetLayout
 from timewell.storage.series_index import SeriesIndex
@@ -54,8 +57,10 @@ class Lease:
 
 
 class StoredData:
-    def __init__(self, buffer: QueryableBuffer, index: ParquetIndex, store: ObjectStore) -> None:
+    def __init__(self, buffer: QueryableBuffer, index: ParquetIndex, store: ObjectStore,
+                 cache: ParquetCache | None = None) -> None:
         self.buffer = buffer
+        self.cache = cache  # decoded row groups of recent files; None: always read
         self.index = index
         self.store = store
         # The index's own lock: a reader taking a view sees a committed change and the buffer
@@ -101,6 +106,8 @@ class StoredData:
             for path in op.get("removed", ()):
                 self._layouts.pop(path, None)
                 self._file_series.pop(path, None)
+            if self.cache is not None:
+                self.cache.forget(op.get("removed", ()))
 
         self.index.commit(op, applied)
 
@@ -112,6 +119,32 @@ class StoredData:
                                                             self._filesystem)
             layout = self._layouts[file.path] = ParquetLayout.of(fragment)
         return layout
+
+    def row_groups(self, file: ParquetFile, groups: list[int] | None) -> list[Run]:
+        """Row groups of `file` (None: all) as runs, from the cache or read (blocking I/O).
+        Every row group of our files is sorted by series key then time, one row per point."""
+        layout = self.layout(file)
+        wanted = range(len(layout.row_groups)) if groups is None else groups
+        cache = self.cache
+        cacheable = self.cached(file)
+        runs: list[Run] = []
+        reader = None
+        for group in wanted:
+            run = cache.get(file.path, group) if cacheable else None
+            if run is None:
+                if reader is None:
+                    source = self._filesystem.open_input_file(self._root + file.path)
+                    reader = pq.ParquetFile(source, metadata=layout.fragment.metadata)
+                run = Run.of(reader.read_row_group(group), file.order)
+                if cacheable:
+                    cache.put(file.path, group, run)
+            runs.append(run)
+        return runs
+
+    def cached(self, file: ParquetFile) -> bool:
+        """Whether what queries read of `file` is kept in the cache (it is recent enough)."""
+        return (self.cache is not None
+                and file.max_time_ns >= time.time_ns() - self.cache.recent_ns)
 
     def remember_series(self, file: ParquetFile, series: pa.Table) -> None:
         """The series of a file just written (its writer knows them: no need to read)."""
