@@ -20,8 +20,15 @@ from timewell.errors import InvalidRequest, LimitExceeded
 from timewell.query import schema_info
 from timewell.query.log import QueryLog
 from timewell.query.table_scan import MergedZones
-from timewell.query.tables import DatabaseSchema, FixedSchema, QueryState, guarded
+from timewell.query.tables import (
+    DatabaseSchema,
+    FixedSchema,
+    QueryState,
+    guarded,
+    stored_dataset,
+)
 from timewell.storage.data import StoredData
+from timewell.storage.series_index import Constraints
 
 SystemTable = Callable[[str], pa.Table]
 """Builds a system table's contents for the queried database."""
@@ -94,6 +101,18 @@ class QueryEngine:
             raise
         self.log.finish(record, success=True)
         return result
+
+    def scan(self, database: str, table: str, constraints: Constraints, low: int | None,
+             high: int | None, columns: list[str]) -> pa.Table:
+        """A table's rows of the series `constraints` allows within [low, high] (inclusive),
+        one per point, as `columns` — the rows a SQL scan with that filter reads, for callers
+        that compute the rest themselves (InfluxQL's simple statements). Blocking."""
+        with self._data.lease() as lease:
+            dataset = stored_dataset(self._catalog, self._data, lease, database, table,
+                                     self._merged_zones)
+            if dataset is None:
+                raise QueryError(f"table '{table}' not found in database '{database}'")
+            return dataset.narrowed(constraints, low, high, columns)
 
     def series(self, database: str, table: str) -> pa.Table:
         """The distinct tag sets stored for a live table, tags as strings (null: absent).

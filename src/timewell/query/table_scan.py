@@ -39,6 +39,7 @@ from timewell.storage.data import TableView
 from timewell.storage.dedup import sort_and_deduplicate
 from timewell.storage.parquet_index import ParquetFile
 from timewell.storage.parquet_layout import ParquetLayout
+from timewell.storage.series_index import Constraints
 
 
 class StoredFiles(Protocol):
@@ -80,12 +81,30 @@ class StoredTableDataset(ds.InMemoryDataset):
             cutoff = pc.field("time") >= pa.scalar(self._cutoff_ns, pa.timestamp("ns"))
             filter = cutoff if filter is None else filter & cutoff
         constraints, exact = key_constraints(filter, self._tags)
+        return iter(self._fragments(constraints, low, high, None if exact else filter, filter))
+
+    def narrowed(self, constraints: Constraints, low: int | None, high: int | None,
+                 columns: list[str]) -> pa.Table:
+        """The rows of the series `constraints` allows within [low, high] (inclusive), one per
+        point, as `columns`: what a scan with that filter returns, without DataFusion."""
+        if self._cutoff_ns is not None:
+            low = self._cutoff_ns if low is None else max(low, self._cutoff_ns)
+        identity = _identity_filter(constraints, low, high)
+        parts = [batch for fragment in self._fragments(constraints, low, high, None, identity)
+                 for batch in fragment.scanner(columns=columns).to_batches() if batch.num_rows]
+        return (pa.Table.from_batches(parts) if parts
+                else self._empty.select(columns))
+
+    def _fragments(self, constraints: Constraints, low: int | None, high: int | None,
+                   rest: pc.Expression | None, filter: pc.Expression | None) -> list:  # noqa: A002
+        """Fragments of the rows within [low, high] of the series `constraints` allows, one
+        row per point, also satisfying `rest`; `filter` is the whole condition, for files
+        pyarrow reads and filters itself."""
         runs = [r for r in self._view.runs if _overlaps(r.min_time_ns, r.max_time_ns, low, high)]
         files = [f for f in self._view.files
                  if _overlaps(f.min_time_ns, f.max_time_ns, low, high)]
         zones = overlap_zones([_clip(s.min_time_ns, s.max_time_ns, low, high)
                                for s in [*runs, *files]])
-        rest = None if exact else filter  # what the narrowing below does not apply
 
         def narrowed(run: Run) -> pa.Table:
             """The run's rows of the wanted series and times; outside the zones, if it
@@ -123,7 +142,7 @@ class StoredTableDataset(ds.InMemoryDataset):
             memory = pa.concat_tables(clean) if clean else self._empty
             # One fragment per core: DataFusion scans fragments as parallel partitions.
             fragments[:0] = [_Memory(part, rest) for part in _parts(memory, _MEMORY_FRAGMENTS)]
-        return iter(fragments)
+        return fragments
 
     def _merged(self, sources: list[Run], zones: list[tuple[int, int]], constraints: dict,
                 low: int | None, high: int | None) -> pa.Table:
@@ -143,6 +162,21 @@ class StoredTableDataset(ds.InMemoryDataset):
         if self._zone_cache is not None:
             self._zone_cache.put(key, merged)
         return merged
+
+
+def _identity_filter(constraints: Constraints, low: int | None,
+                     high: int | None) -> pc.Expression | None:
+    """`constraints` and the time range as a pyarrow filter (None: no condition)."""
+    terms = [pc.field(tag).isin(pa.array(sorted(values, key=str), pa.string()))
+             for tag, values in constraints.items()]
+    if low is not None:
+        terms.append(pc.field("time") >= pa.scalar(low, pa.timestamp("ns")))
+    if high is not None:
+        terms.append(pc.field("time") <= pa.scalar(high, pa.timestamp("ns")))
+    expression = None
+    for term in terms:
+        expression = term if expression is None else expression & term
+    return expression
 
 
 class MergedZones:

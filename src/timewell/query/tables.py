@@ -73,6 +73,23 @@ def guarded(state: QueryState, function: Callable) -> Callable:
     return call
 
 
+def stored_dataset(catalog: Catalog, data: StoredData, lease: Lease, database: str, name: str,
+                   zone_cache: MergedZones | None) -> StoredTableDataset | None:
+    """A live table's data as the scan reads it (None: no such table); its files stay
+    readable while `lease` is held."""
+    with catalog.lock:
+        db = catalog.database(database)
+        table = db.live_tables().get(name)
+        if table is None:
+            return None
+        schema = table.arrow_schema()
+        series_key = list(table.series_key)
+        retention_ns = db.retention_period_ns
+    view = lease.view(database, name)
+    cutoff = time.time_ns() - retention_ns if retention_ns is not None else None
+    return StoredTableDataset(view, schema, series_key, data, cutoff, zone_cache)
+
+
 class DatabaseSchema(SchemaProvider):
     """The user tables of one database: buffered data and Parquet files as one table."""
 
@@ -93,18 +110,9 @@ class DatabaseSchema(SchemaProvider):
         return self._table(name)
 
     def _table(self, name: str) -> Table | None:
-        with self._catalog.lock:
-            db = self._catalog.database(self._database)
-            table = db.live_tables().get(name)
-            if table is None:
-                return None
-            schema = table.arrow_schema()
-            series_key = list(table.series_key)
-            retention_ns = db.retention_period_ns
-        view = self._state.lease.view(self._database, name)
-        cutoff = time.time_ns() - retention_ns if retention_ns is not None else None
-        return Table(StoredTableDataset(view, schema, series_key, self._data, cutoff,
-                                        self._zone_cache))
+        dataset = stored_dataset(self._catalog, self._data, self._state.lease, self._database,
+                                 name, self._zone_cache)
+        return None if dataset is None else Table(dataset)
 
     def table_exist(self, name: str) -> bool:
         return name in self.table_names()

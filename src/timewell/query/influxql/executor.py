@@ -60,7 +60,7 @@ class InfluxQLEngine:
             return shows.databases()
         if isinstance(statement, ast.SelectStatement):
             return run_select(statement, self._sources(statement.sources, database, rp),
-                              self._run_sql, now_ns)
+                              self._run_sql, now_ns, self._query.scan)
         target = v1_database(check_database(statement.database or database), rp)
         if isinstance(statement, ast.ShowRetentionPolicies):
             return shows.retention_policies(check_database(statement.database or database))

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from timewell.catalog.model import ColumnType
 from timewell.query.influxql import ast
+from timewell.query.influxql.direct import Scan, direct_table
 from timewell.query.influxql.results import Series
 from timewell.query.influxql.timerange import InfluxQLError, TimeRange, split_condition
 from timewell.query.influxql.translate import (
@@ -41,7 +42,9 @@ class Source:
 
 
 def run_select(stmt: ast.SelectStatement, sources: list[Source], run_sql: RunSql,
-               now_ns: int) -> list[Series]:
+               now_ns: int, scan: Scan | None = None) -> list[Series]:
+    """The statement's series. Simple statements are computed from `scan`'s rows when it is
+    given (`direct.py`), the others by SQL."""
     time_range, condition = split_condition(stmt.condition, now_ns)
     if stmt.group_by_time is not None and time_range.end is None:
         time_range = TimeRange(time_range.start, now_ns)  # as 1.x: no buckets in the future
@@ -57,7 +60,11 @@ def run_select(stmt: ast.SelectStatement, sources: list[Source], run_sql: RunSql
                                   time_range, condition)
         if query is None:
             continue
-        table = run_sql(source.database, query.sql)
+        table = None if scan is None else direct_table(
+            stmt, projection, query, source.database, source.schema, time_range, condition,
+            scan)
+        if table is None:
+            table = run_sql(source.database, query.sql)
         columns = ["time", *(c.name for c in projection.columns)]
         if projection.aggregate:
             found = _aggregate_series(stmt, projection, query, table, time_range)
