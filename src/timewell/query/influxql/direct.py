@@ -49,6 +49,10 @@ def direct_table(stmt: ast.SelectStatement, projection: Projection, query: Measu
     if constraints is None:
         return None
     if projection.aggregate:
+        if (len(projection.columns) == 1 and isinstance(projection.columns[0].expr, ast.Call)
+                and projection.columns[0].expr.name in ("first", "last")):
+            return _first_or_last(stmt, projection, query, database, schema, time_range,
+                                  constraints, scan)
         return _aggregated(stmt, projection, query, database, schema, time_range,
                            constraints, scan)
     return _raw(stmt, projection, query, database, schema, time_range, constraints, scan)
@@ -71,13 +75,7 @@ def _aggregated(stmt: ast.SelectStatement, projection: Projection, query: Measur
     tags = [t for t in query.tag_keys if schema.get(t) is ColumnType.TAG]
     rows = scan(database, query.measurement, constraints, time_range.start, time_range.end,
                 ["time", *tags, *dict.fromkeys(fields)])
-    # Grouped by the tags as stored (dictionary codes hash faster than text), named as SQL
-    # names them, and turned to text after: one string per group, not per row.
-    keys = {f"__t{i}": _unified(rows.column(t)) if schema.get(t) is ColumnType.TAG
-            else pa.array([""] * rows.num_rows, pa.string())
-            for i, t in enumerate(query.tag_keys)}
-    if stmt.group_by_time is not None:
-        keys = {"__time": _buckets(rows.column("time"), stmt.group_by_time), **keys}
+    keys = _group_keys(rows, stmt, query, schema)
     values = {f"__v{i}": rows.column(f) for i, f in enumerate(fields)}
     aggregations = []
     for i, column in enumerate(projection.columns):
@@ -97,6 +95,98 @@ def _aggregated(stmt: ast.SelectStatement, projection: Projection, query: Measur
                         for v, function, name in aggregations}})
 
 
+def _first_or_last(stmt: ast.SelectStatement, projection: Projection,
+                   query: MeasurementQuery, database: str, schema: Schema,
+                   time_range: TimeRange, constraints: dict, scan: Scan) -> pa.Table | None:
+    """first(f) / last(f) per group from the order the data has: every run and file row
+    group is sorted by series then time, so the scanned rows come in stretches where the
+    group stays the same and time does not go back; the last row of each stretch is the
+    latest point of its group there (the first row, the earliest). Only those candidates,
+    a few per series and source, are compared, instead of sorting every row by time."""
+    call = projection.columns[0].expr
+    if not (isinstance(call.args[0], ast.VarRef) and is_field(schema, call.args[0])):
+        return None
+    field = call.args[0].name
+    tags = [t for t in query.tag_keys if schema.get(t) is ColumnType.TAG]
+    rows = scan(database, query.measurement, constraints, time_range.start, time_range.end,
+                ["time", *dict.fromkeys(tags), field])
+    everything = rows
+    if rows.column(field).null_count:
+        rows = rows.filter(pc.is_valid(rows.column(field)))
+    times = rows.column("time").cast(pa.int64()).to_numpy()
+    keys = _group_keys(rows, stmt, query, schema)
+    n = rows.num_rows
+    breaks = np.zeros(max(n - 1, 0), dtype=bool)  # a stretch ends after row i
+    if n > 1:
+        breaks |= times[1:] < times[:-1]
+        for column in keys.values():
+            codes = _codes(column)
+            breaks |= codes[1:] != codes[:-1]
+    last = call.name == "last"
+    ends = np.flatnonzero(breaks) if last else np.flatnonzero(breaks) + 1
+    picked = np.append(ends, n - 1) if last else np.insert(ends, 0, 0)
+    if not n:
+        picked = np.array([], dtype=np.int64)
+    candidates = pa.table({**{k: v.take(picked) for k, v in keys.items()},
+                           "__value": rows.column(field).take(picked),
+                           "__at": pa.array(times[picked], pa.int64())})
+    # The latest (earliest) candidate of each group; on equal times the greater value, as
+    # InfluxDB 1.x's first and last reducers pick. Groups are sorted by their codes.
+    codes = {f"__s{j}": _codes(candidates.column(k)) for j, k in enumerate(keys)}
+    ranked = pa.table({**codes, "__value": candidates.column("__value"),
+                       "__at": candidates.column("__at")})
+    order = [(k, "ascending") for k in codes]
+    order += [("__at", "descending" if last else "ascending"), ("__value", "descending")]
+    indices = pc.sort_indices(ranked, sort_keys=order).to_numpy()
+    if codes:
+        sorted_codes = [c[indices] for c in codes.values()]
+        leads = np.ones(len(indices), dtype=bool)
+        if len(indices) > 1:
+            leads[1:] = np.logical_or.reduce([c[1:] != c[:-1] for c in sorted_codes])
+        indices = indices[leads]
+    else:
+        indices = indices[:1]
+    candidates = candidates.take(indices)
+    out = {k: candidates.column(k) if k == "__time" else _text(candidates.column(k))
+           for k in keys}
+    out["__c0"] = candidates.column("__value")
+    out["__p0"] = pa.array(np.ones(candidates.num_rows, dtype=np.int64))
+    if projection.selector_time:
+        out["__selected"] = candidates.column("__at").cast(pa.timestamp("ns"))
+    result = pa.table(out)
+    if not keys and not candidates.num_rows:  # SQL's aggregate without GROUP BY: one row
+        return pa.table({"__c0": pa.nulls(1, rows.column(field).type), "__p0": pa.array([0]),
+                         **({"__selected": pa.nulls(1, pa.timestamp("ns"))}
+                            if projection.selector_time else {})})
+    if keys and everything.num_rows > rows.num_rows:
+        # Groups whose points all lack the field are rows of SQL's result too (count 0).
+        every = _group_keys(everything, stmt, query, schema)
+        counted = pa.table({**every, "__v": everything.column(field)}).group_by(
+            list(every), use_threads=False).aggregate([("__v", "count")])
+        empty = counted.filter(pc.equal(counted.column("__v_count"), 0))
+        if empty.num_rows:
+            extra = {k: empty.column(k) if k == "__time" else _text(empty.column(k))
+                     for k in keys}
+            extra["__c0"] = pa.nulls(empty.num_rows, result.schema.field("__c0").type)
+            extra["__p0"] = pa.array(np.zeros(empty.num_rows, dtype=np.int64))
+            if projection.selector_time:
+                extra["__selected"] = pa.nulls(empty.num_rows, pa.timestamp("ns"))
+            result = pa.concat_tables([result, pa.table(extra).cast(result.schema)])
+    return result
+
+
+def _codes(column) -> np.ndarray:
+    """Integers equal exactly where the column's values are (nulls alike)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_dictionary(column.type):
+        column = column.indices
+    elif not pa.types.is_integer(column.type):
+        column = pc.dictionary_encode(column).indices if not pa.types.is_timestamp(
+            column.type) else column.cast(pa.int64())
+    return pc.fill_null(column, -1).to_numpy(zero_copy_only=False)
+
+
 def _raw(stmt: ast.SelectStatement, projection: Projection, query: MeasurementQuery,
          database: str, schema: Schema, time_range: TimeRange, constraints: dict,
          scan: Scan) -> pa.Table | None:
@@ -106,8 +196,9 @@ def _raw(stmt: ast.SelectStatement, projection: Projection, query: MeasurementQu
     fields = [r.name for r in refs if is_field(schema, r)]
     tags = [r.name for r in refs if _is_tag(schema, r)]
     group = [t for t in query.tag_keys if schema.get(t) is ColumnType.TAG]
+    series_key = [name for name, kind in schema.items() if kind is ColumnType.TAG]
     rows = scan(database, query.measurement, constraints, time_range.start, time_range.end,
-                list(dict.fromkeys(["time", *group, *tags, *fields])))
+                list(dict.fromkeys(["time", *group, *tags, *series_key, *fields])))
     present = None
     for name in dict.fromkeys(fields):
         valid = pc.is_valid(rows.column(name))
@@ -124,8 +215,13 @@ def _raw(stmt: ast.SelectStatement, projection: Projection, query: MeasurementQu
     result = pa.table(table)
     order = [(f"__t{i}", "ascending") for i in range(len(query.tag_keys))]
     order.append(("__time", "descending" if stmt.descending else "ascending"))
-    # Stable: points at the same time stay in series-key order, as the scan gives them.
-    result = result.take(pc.sort_indices(result, sort_keys=order))
+    # Points at the same time in series-key order, as InfluxDB 1.x merges series.
+    order += [(f"__k{i}", "ascending") for i in range(len(series_key))]
+    for i, tag in enumerate(series_key):
+        text = pc.fill_null(rows.column(tag).cast(pa.string()), "")
+        result = result.append_column(f"__k{i}", text)
+    result = result.take(pc.sort_indices(result, sort_keys=order)).select(
+        [n for n in result.column_names if not n.startswith("__k")])
     if not query.tag_keys and (stmt.limit or stmt.offset):
         result = result.slice(stmt.offset or 0, stmt.limit or None)
     return result
@@ -185,6 +281,18 @@ def _tag_texts(rows: pa.Table, tag_keys: list[str], schema: Schema) -> dict[str,
         else:
             texts[f"__t{i}"] = pa.array([""] * rows.num_rows, pa.string())
     return texts
+
+
+def _group_keys(rows: pa.Table, stmt: ast.SelectStatement, query: MeasurementQuery,
+                schema: Schema) -> dict[str, pa.ChunkedArray | pa.Array]:
+    """The GROUP BY columns as SQL names them (`__time`, `__t<i>`): tags as stored, since
+    dictionary codes hash faster than text (turned to text per group, after)."""
+    keys = {f"__t{i}": _unified(rows.column(t)) if schema.get(t) is ColumnType.TAG
+            else pa.array([""] * rows.num_rows, pa.string())
+            for i, t in enumerate(query.tag_keys)}
+    if stmt.group_by_time is not None:
+        keys = {"__time": _buckets(rows.column("time"), stmt.group_by_time), **keys}
+    return keys
 
 
 def _unified(column: pa.ChunkedArray) -> pa.ChunkedArray:
