@@ -14,6 +14,7 @@ written to Parquet, and `release`s it once the Parquet files are in the index.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 from collections.abc import Callable
@@ -57,24 +58,41 @@ class Run:
     def rows(self, constraints: Constraints, low: int | None, high: int | None) -> pa.Table:
         """The rows of the series allowed by `constraints` within [low, high] (inclusive)."""
         ranges = self.series.ranges(constraints)
-        if ranges is None:
-            data = self.data
-        elif not ranges:
+        cut_time = (low is not None and low > self.min_time_ns) or (
+            high is not None and high < self.max_time_ns)
+        if ranges is None:  # every series
+            if not cut_time:
+                return self.data
+            times = self.data.column("time").cast(pa.int64())
+            mask = None
+            if low is not None:
+                mask = pc.greater_equal(times, low)
+            if high is not None:
+                below = pc.less_equal(times, high)
+                mask = below if mask is None else pc.and_(mask, below)
+            return self.data.filter(mask)
+        if cut_time:
+            # Within a series rows are sorted by time: the range is two binary searches.
+            times = self._times
+            cut = []
+            for a, b in ranges:
+                start = a if low is None else a + int(np.searchsorted(times[a:b], low, "left"))
+                end = b if high is None else a + int(np.searchsorted(times[a:b], high, "right"))
+                if start < end:
+                    cut.append((start, end))
+            ranges = cut
+        if not ranges:
             return self.data.slice(0, 0)
-        elif len(ranges) == 1:
-            data = self.data.slice(ranges[0][0], ranges[0][1] - ranges[0][0])
-        else:  # one gather, not a table of many slices (a region's hosts are scattered)
-            data = self.data.take(np.concatenate([np.arange(a, b) for a, b in ranges]))
-        if (low is None or low <= self.min_time_ns) and (high is None or high >= self.max_time_ns):
-            return data
-        times = data.column("time").cast(pa.int64())
-        mask = None
-        if low is not None:
-            mask = pc.greater_equal(times, low)
-        if high is not None:
-            below = pc.less_equal(times, high)
-            mask = below if mask is None else pc.and_(mask, below)
-        return data.filter(mask)
+        if len(ranges) == 1:
+            return self.data.slice(ranges[0][0], ranges[0][1] - ranges[0][0])
+        if ranges[-1][1] - ranges[0][0] == sum(b - a for a, b in ranges):  # contiguous
+            return self.data.slice(ranges[0][0], ranges[-1][1] - ranges[0][0])
+        # One gather, not a table of many slices (a region's hosts are scattered).
+        return self.data.take(np.concatenate([np.arange(a, b) for a, b in ranges]))
+
+    @functools.cached_property
+    def _times(self) -> np.ndarray:
+        return self.data.column("time").cast(pa.int64()).to_numpy()
 
 
 class TableBuffer:
