@@ -8,6 +8,7 @@ optionally chunked) or CSV; InfluxDB 3 answers InfluxQL with one table whose fir
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 from collections.abc import Iterator
@@ -114,6 +115,7 @@ def _epoch(ns: int, unit: int) -> int:
     return quotient if ns >= 0 else -quotient  # Go's integer division truncates toward zero
 
 
+@functools.lru_cache(maxsize=4096)  # the same bucket starts repeat across series
 def rfc3339(ns: int) -> str:
     """RFC 3339 with as many fraction digits as needed, as Go's time.RFC3339Nano prints."""
     seconds, fraction = divmod(ns, 1_000_000_000)

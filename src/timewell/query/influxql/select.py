@@ -143,6 +143,19 @@ def _aggregate_series(stmt: ast.SelectStatement, projection: Projection, query: 
                  for t in table.column("__selected").cast(pa.int64()).to_pylist()]
     else:
         times = [time_range.start or 0] * table.num_rows
+    if stmt.group_by_time is None:
+        # One row per tag group (SQL grouped by the tags): each row is a series of its own.
+        tag_columns = [table.column(f"__t{i}").to_pylist() for i in range(len(query.tag_keys))]
+        result = []
+        for i in range(table.num_rows):
+            row = [col[i] for col in cells]
+            if any(c is not _MISSING for c in row):
+                tags = dict(zip(query.tag_keys, (col[i] for col in tag_columns), strict=True))
+                rows = _limit([[times[i], *(None if c is _MISSING else c for c in row)]],
+                              stmt.limit, stmt.offset)
+                if rows:
+                    result.append((tags, rows))
+        return result
     groups = _split(table, len(query.tag_keys)) if table.num_rows else []
     start = None
     if stmt.group_by_time is not None:
