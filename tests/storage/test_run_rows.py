@@ -23,15 +23,16 @@ bound = st.one_of(st.none(), st.integers(-2, 52))
 
 
 @settings(max_examples=300, deadline=None)
-@given(rows, constraint, region_constraint, bound, bound)
-def test_rows_equal_a_filter_of_the_whole_run(points, hosts, regions, low, high):
+@given(rows, constraint, region_constraint, bound, bound, st.booleans())
+def test_rows_equal_a_filter_of_the_whole_run(points, hosts, regions, low, high, transient):
     data = pa.table({"host": pa.array([p[0] for p in points], pa.string()).cast(TAG),
                      "region": pa.array([p[1] for p in points], pa.string()).cast(TAG),
                      "time": pa.array([p[2] for p in points], pa.timestamp("ns")),
                      "v": pa.array([p[3] for p in points], pa.int64())})
     if not data.num_rows:
         return
-    run = Run.of(sort_and_deduplicate(data, ["host", "region"]), order=1)
+    # A transient run (read for one query) filters; a kept one looks its series up.
+    run = Run.of(sort_and_deduplicate(data, ["host", "region"]), order=1, transient=transient)
     constraints = {k: v for k, v in (("host", hosts), ("region", regions)) if v is not None}
     mask = pa.array([True] * run.data.num_rows)
     for tag, values in constraints.items():

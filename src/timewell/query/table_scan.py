@@ -7,17 +7,20 @@ and expects the fragments' scanners to apply them exactly (see `caches/dataset.p
 (`query/pushdown.py`) and narrows before anything is scanned:
 
 - buffered runs outside the time range are skipped, and in the others only the rows of the
-  matching series are taken (`SeriesIndex`), then cut to the time range;
+  matching series are taken (`SeriesIndex`), cut to the time range by binary search;
 - Parquet files outside the time range are skipped, and in the others only the row groups
-  whose statistics can match are read (`ParquetLayout`);
+  whose statistics can match are read (`ParquetLayout`), with the columns the query needs;
+  each row group is then a run like the buffer's (it is sorted the same way), narrowed the
+  same way, and kept decoded when the file is recent (`storage/parquet_cache.py`);
 - last write wins: every run and file holds one row per point, so a point can be in two
   sources only where sources overlap in time. Those time ranges (`overlap_zones`; usually
   none, or the seconds where a snapshot's files meet the buffer) are read narrowed by tags
   and time only — never by a field condition, which could pick a stale copy of a point — and
   merged with `sort_and_deduplicate` in source order; everything else passes untouched.
 
-The rows then go through pyarrow's filter with the whole expression (skipped for buffered rows
-when the filter says nothing but what the narrowing applied exactly).
+The rows then go through pyarrow's filter with the whole expression, unless it says nothing
+but what the narrowing applied exactly. `narrowed` gives the same rows to callers that compute
+the rest themselves (InfluxQL's simple statements), without DataFusion.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import pyarrow as pa
@@ -47,9 +51,8 @@ class StoredFiles(Protocol):
 
     def layout(self, file: ParquetFile) -> ParquetLayout: ...
 
-    def row_groups(self, file: ParquetFile, groups: list[int] | None) -> list[Run]: ...
-
-    def cached(self, file: ParquetFile) -> bool: ...
+    def row_groups(self, file: ParquetFile, groups: list[int] | None,
+                   columns: list[str] | None = None) -> list[Run]: ...
 
 
 class StoredTableDataset(ds.InMemoryDataset):
@@ -81,7 +84,7 @@ class StoredTableDataset(ds.InMemoryDataset):
             cutoff = pc.field("time") >= pa.scalar(self._cutoff_ns, pa.timestamp("ns"))
             filter = cutoff if filter is None else filter & cutoff
         constraints, exact = key_constraints(filter, self._tags)
-        return iter(self._fragments(constraints, low, high, None if exact else filter, filter))
+        return iter(self._fragments(constraints, low, high, None if exact else filter))
 
     def narrowed(self, constraints: Constraints, low: int | None, high: int | None,
                  columns: list[str]) -> pa.Table:
@@ -89,17 +92,22 @@ class StoredTableDataset(ds.InMemoryDataset):
         point, as `columns`: what a scan with that filter returns, without DataFusion."""
         if self._cutoff_ns is not None:
             low = self._cutoff_ns if low is None else max(low, self._cutoff_ns)
-        identity = _identity_filter(constraints, low, high)
-        parts = [batch for fragment in self._fragments(constraints, low, high, None, identity)
-                 for batch in fragment.scanner(columns=columns).to_batches() if batch.num_rows]
+        fragments = self._fragments(constraints, low, high, None)
+
+        def read(fragment) -> list[pa.RecordBatch]:
+            return list(fragment.scanner(columns=columns).to_batches())
+
+        # Files not cached are read (decoded) in parallel, as DataFusion's partitions would.
+        results = (_READERS.map(read, fragments) if len(fragments) > _PARALLEL_FROM
+                   else map(read, fragments))
+        parts = [batch for batches in results for batch in batches if batch.num_rows]
         return (pa.Table.from_batches(parts) if parts
                 else self._empty.select(columns))
 
     def _fragments(self, constraints: Constraints, low: int | None, high: int | None,
-                   rest: pc.Expression | None, filter: pc.Expression | None) -> list:  # noqa: A002
+                   rest: pc.Expression | None) -> list:
         """Fragments of the rows within [low, high] of the series `constraints` allows, one
-        row per point, also satisfying `rest`; `filter` is the whole condition, for files
-        pyarrow reads and filters itself."""
+        row per point, also satisfying `rest`."""
         runs = [r for r in self._view.runs if _overlaps(r.min_time_ns, r.max_time_ns, low, high)]
         files = [f for f in self._view.files
                  if _overlaps(f.min_time_ns, f.max_time_ns, low, high)]
@@ -124,17 +132,12 @@ class StoredTableDataset(ds.InMemoryDataset):
             if _touches(zones, file.min_time_ns, file.max_time_ns):
                 file_runs = self._files.row_groups(file, groups)  # needed now, to merge
                 overlapping.extend(file_runs)
-                fragments.append(_StoredFile(lambda runs=file_runs: runs, narrowed, rest,
-                                             self._empty))
-            elif self._files.cached(file):  # read when DataFusion scans it
+                fragments.append(_StoredFile(lambda _columns, runs=file_runs: runs, narrowed,
+                                             rest, self._empty, list(constraints)))
+            else:  # read when DataFusion scans it, with the columns it wants
                 fragments.append(_StoredFile(
-                    lambda file=file, groups=groups: self._files.row_groups(file, groups),
-                    narrowed, rest, self._empty))
-            else:  # history no cache keeps: pyarrow reads the row groups and filters them
-                layout = self._files.layout(file)
-                fragment = layout.fragment if groups is None else layout.fragment.subset(
-                    row_group_ids=groups)
-                fragments.append(_File(fragment, self._schema, filter))
+                    lambda columns, file=file, groups=groups: self._files.row_groups(
+                        file, groups, columns), narrowed, rest, self._empty, list(constraints)))
         if overlapping:
             clean.append(self._merged(overlapping, zones, constraints, low, high))
         clean = [rows for rows in clean if rows.num_rows]
@@ -162,21 +165,6 @@ class StoredTableDataset(ds.InMemoryDataset):
         if self._zone_cache is not None:
             self._zone_cache.put(key, merged)
         return merged
-
-
-def _identity_filter(constraints: Constraints, low: int | None,
-                     high: int | None) -> pc.Expression | None:
-    """`constraints` and the time range as a pyarrow filter (None: no condition)."""
-    terms = [pc.field(tag).isin(pa.array(sorted(values, key=str), pa.string()))
-             for tag, values in constraints.items()]
-    if low is not None:
-        terms.append(pc.field("time") >= pa.scalar(low, pa.timestamp("ns")))
-    if high is not None:
-        terms.append(pc.field("time") <= pa.scalar(high, pa.timestamp("ns")))
-    expression = None
-    for term in terms:
-        expression = term if expression is None else expression & term
-    return expression
 
 
 class MergedZones:
@@ -282,34 +270,25 @@ class _StoredFile:
     """A Parquet file's wanted row groups, read (or taken from the cache) when DataFusion
     scans it, narrowed like buffered runs, then filtered by `filter` (None: nothing more)."""
 
-    def __init__(self, runs: Callable[[], list[Run]], narrowed: Callable[[Run], pa.Table],
-                 filter: pc.Expression | None, empty: pa.Table) -> None:  # noqa: A002
+    def __init__(self, runs: Callable[[list[str] | None], list[Run]],
+                 narrowed: Callable[[Run], pa.Table], filter: pc.Expression | None,  # noqa: A002
+                 empty: pa.Table, tags: list[str]) -> None:
         self._runs = runs
         self._narrowed = narrowed
         self._filter = filter
         self._empty = empty
+        self._tags = tags  # the tags narrowing looks at
 
     def scanner(self, schema=None, columns=None, batch_size=None, **_ignored) -> _Rows:
-        parts = [rows for rows in map(self._narrowed, self._runs()) if rows.num_rows]
+        # The projection and what narrowing looks at; a filter left to apply may name any
+        # column.
+        needed = None if columns is None or self._filter is not None else [
+            *columns, "time", *self._tags]
+        parts = [rows for rows in map(self._narrowed, self._runs(needed)) if rows.num_rows]
         table = pa.concat_tables(parts) if parts else self._empty
         if self._filter is not None and table.num_rows:
             table = filter_rows(table, self._filter)
         return _Rows(table, columns, batch_size)
-
-
-class _File:
-    """Row groups of a Parquet file, scanned by pyarrow with the filter."""
-
-    def __init__(self, fragment: ds.Fragment, schema: pa.Schema,
-                 filter: pc.Expression | None) -> None:  # noqa: A002
-        self._fragment = fragment
-        self._schema = schema
-        self._filter = filter
-
-    def scanner(self, schema=None, columns=None, batch_size=None, **_ignored):
-        options = {"batch_size": batch_size} if batch_size else {}
-        return self._fragment.scanner(schema=self._schema, columns=columns,
-                                      filter=self._filter, **options)
 
 
 class _Rows:
@@ -328,4 +307,7 @@ class _Rows:
 
 
 _BATCH_ROWS = 65_536
+_READERS = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
+                              thread_name_prefix="scan-reader")
+_PARALLEL_FROM = 8  # fragments; fewer are read on the caller's thread
 _MEMORY_FRAGMENTS = max(1, min(4, os.cpu_count() or 1))

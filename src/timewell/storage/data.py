@@ -120,25 +120,40 @@ class StoredData:
             layout = self._layouts[file.path] = ParquetLayout.of(fragment)
         return layout
 
-    def row_groups(self, file: ParquetFile, groups: list[int] | None) -> list[Run]:
-        """Row groups of `file` (None: all) as runs, from the cache or read (blocking I/O).
-        Every row group of our files is sorted by series key then time, one row per point."""
+    def row_groups(self, file: ParquetFile, groups: list[int] | None,
+                   columns: list[str] | None = None) -> list[Run]:
+        """Row groups of `file` (None: all) as runs, from the cache or read (blocking I/O):
+        all columns when the file is cached, else `columns` (None: all). Every row group of
+        our files is sorted by series key then time, one row per point."""
         layout = self.layout(file)
         wanted = range(len(layout.row_groups)) if groups is None else groups
-        cache = self.cache
-        cacheable = self.cached(file)
+        cache = self.cache if self.cached(file) else None
+        if cache is None and columns is not None:
+            present = set(layout.fragment.physical_schema.names)
+            columns = [c for c in columns if c in present]
+        else:
+            columns = None
         runs: list[Run] = []
-        reader = None
+        missing: list[int] = []
         for group in wanted:
-            run = cache.get(file.path, group) if cacheable else None
-            if run is None:
-                if reader is None:
-                    source = self._filesystem.open_input_file(self._root + file.path)
-                    reader = pq.ParquetFile(source, metadata=layout.fragment.metadata)
-                run = Run.of(reader.read_row_group(group), file.order)
-                if cacheable:
-                    cache.put(file.path, group, run)
+            run = cache.get(file.path, group) if cache is not None else None
             runs.append(run)
+            if run is None:
+                missing.append(group)
+        if not missing:
+            return runs
+        source = self._filesystem.open_input_file(self._root + file.path)
+        with pq.ParquetFile(source, metadata=layout.fragment.metadata) as reader:
+            data = reader.read_row_groups(missing, columns=columns)
+        if cache is None:  # read for this query only: one run, filtered rather than indexed
+            return [Run.of(data, file.order, transient=True)]
+        offset = 0
+        for group in missing:
+            rows = layout.row_groups[group].rows
+            run = Run.of(data.slice(offset, rows), file.order)
+            offset += rows
+            cache.put(file.path, group, run)
+            runs[runs.index(None)] = run
         return runs
 
     def cached(self, file: ParquetFile) -> bool:
