@@ -51,6 +51,8 @@ class StoredFiles(Protocol):
 
     def layout(self, file: ParquetFile) -> ParquetLayout: ...
 
+    generation: int  # changes with every committed change of the stored data
+
     def row_groups(self, file: ParquetFile, groups: list[int] | None,
                    columns: list[str] | None = None) -> list[Run]: ...
 
@@ -154,7 +156,9 @@ class StoredTableDataset(ds.InMemoryDataset):
         the next query over the same sources and ranges (dashboards repeat themselves)."""
         key = (tuple(zones), tuple(sorted(constraints.items())), low, high,
                tuple(s.serial for s in sources))
-        found = self._zone_cache.get(key) if self._zone_cache is not None else None
+        generation = self._files.generation
+        found = (self._zone_cache.get(key, generation) if self._zone_cache is not None
+                 else None)
         if found is not None:
             return found
         parts = []
@@ -163,30 +167,40 @@ class StoredTableDataset(ds.InMemoryDataset):
             parts.append(rows.filter(_in_zones_mask(rows, zones)))
         merged = sort_and_deduplicate(pa.concat_tables(parts), self._series_key)
         if self._zone_cache is not None:
-            self._zone_cache.put(key, merged)
+            self._zone_cache.put(key, merged, generation)
         return merged
 
 
 class MergedZones:
-    """The last few merged overlap zones, by their sources and ranges (see `_merged`)."""
+    """The last few merged overlap zones, by their sources and ranges (see `_merged`), while
+    the stored data's generation does not change (a snapshot or compaction replaces the
+    sources they were merged from)."""
 
     def __init__(self, entries: int = 4, max_bytes: int = 96 << 20) -> None:
         self._entries = entries
-        self._max_bytes = max_bytes  # memory is the bound: entries of old sources age out
+        self._max_bytes = max_bytes
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple, pa.Table] = OrderedDict()
+        self._generation = -1
 
-    def get(self, key: tuple) -> pa.Table | None:
+    def _at(self, generation: int) -> None:
+        if generation != self._generation:
+            self._cache.clear()
+            self._generation = generation
+
+    def get(self, key: tuple, generation: int) -> pa.Table | None:
         with self._lock:
+            self._at(generation)
             found = self._cache.get(key)
             if found is not None:
                 self._cache.move_to_end(key)
             return found
 
-    def put(self, key: tuple, merged: pa.Table) -> None:
+    def put(self, key: tuple, merged: pa.Table, generation: int) -> None:
         if merged.nbytes > self._max_bytes // 2:
             return  # a huge overlap is merged per query rather than held
         with self._lock:
+            self._at(generation)
             self._cache[key] = merged
             while (len(self._cache) > self._entries
                    or sum(t.nbytes for t in self._cache.values()) > self._max_bytes):

@@ -67,6 +67,9 @@ class StoredData:
         # generations it released together, or neither.
         self._lock = index.lock
         self._pins: Counter[str] = Counter()
+        # Counts committed changes: what was derived from the sources before one (merged
+        # overlaps) names runs and files that may be gone, and is dropped.
+        self.generation = 0
         self._layouts: dict[str, ParquetLayout] = {}  # footers read once, by path
         self._file_series: dict[str, pa.Table] = {}  # each file's series, read once, by path
         self._series: dict[tuple[str, str], tuple[list, pa.Table]] = {}  # (parts, distinct)
@@ -101,6 +104,7 @@ class StoredData:
         covers in the same step (blocking I/O)."""
 
         def applied() -> None:
+            self.generation += 1
             if generations:
                 self.buffer.release(generations)
             for path in op.get("removed", ()):
