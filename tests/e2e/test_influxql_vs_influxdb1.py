@@ -194,6 +194,32 @@ STATEMENTS = [
     f"SELECT percentile(usage, 50), median(usage) FROM cpu WHERE {RANGE} GROUP BY time(20m)",
     f"SELECT stddev(idle), spread(usage) FROM cpu WHERE {RANGE} GROUP BY time(20m)",
     "SELECT mean(usage) FROM cpu GROUP BY time(10m) fill(none)",
+    # transformations, of raw fields and of aggregates
+    "SELECT derivative(usage) FROM cpu WHERE host = 'h1'",
+    "SELECT derivative(usage) FROM cpu",
+    "SELECT derivative(idle, 1m), non_negative_derivative(idle, 10s) FROM cpu GROUP BY host",
+    "SELECT difference(idle), non_negative_difference(usage) FROM cpu WHERE host = 'h2'",
+    "SELECT moving_average(usage, 3) FROM cpu GROUP BY host",
+    "SELECT cumulative_sum(idle) FROM cpu WHERE host = 'h3'",
+    "SELECT elapsed(usage, 1s), elapsed(idle) FROM cpu WHERE host = 'h1'",
+    "SELECT derivative(usage) FROM cpu WHERE host = 'h1' LIMIT 4 OFFSET 2",
+    "SELECT non_negative_difference(free) AS d FROM mem GROUP BY host SLIMIT 1",
+    f"SELECT non_negative_derivative(mean(usage), 1s) FROM cpu WHERE {RANGE} GROUP BY time(5m)",
+    f"SELECT derivative(mean(idle)) FROM cpu WHERE {RANGE} GROUP BY time(5m), host fill(0)",
+    f"SELECT mean(usage), derivative(mean(usage), 1m) FROM cpu WHERE {RANGE} "
+    "GROUP BY time(10m)",
+    f"SELECT difference(max(idle)), cumulative_sum(count(usage)) FROM cpu WHERE {RANGE} "
+    "GROUP BY time(5m) fill(previous)",
+    f"SELECT moving_average(mean(usage), 2) FROM cpu WHERE {RANGE} GROUP BY time(5m) "
+    "fill(linear)",
+    f"SELECT elapsed(mean(usage), 1s) FROM cpu WHERE {RANGE} GROUP BY time(5m)",
+    f"SELECT non_negative_derivative(max(free), 1s) FROM mem WHERE {RANGE} "
+    "GROUP BY time(5m), host LIMIT 3",
+    f"SELECT cumulative_sum(sum(idle)) FROM cpu WHERE {RANGE} GROUP BY time(10m) fill(none)",
+    "SELECT derivative(mean(usage)) FROM cpu",
+    "SELECT derivative(usage), usage FROM cpu",
+    f"SELECT derivative(usage) FROM cpu WHERE {RANGE} GROUP BY time(5m)",
+    "SELECT moving_average(usage) FROM cpu",
     # SHOW
     "SHOW DATABASES",
     "SHOW MEASUREMENTS",

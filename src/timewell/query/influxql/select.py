@@ -19,6 +19,7 @@ from timewell.query.influxql import ast
 from timewell.query.influxql.direct import Scan, direct_table
 from timewell.query.influxql.results import Series
 from timewell.query.influxql.timerange import InfluxQLError, TimeRange, split_condition
+from timewell.query.influxql.transforms import has_transforms, run_transforms
 from timewell.query.influxql.translate import (
     MeasurementQuery,
     Projection,
@@ -42,10 +43,16 @@ class Source:
 
 
 def run_select(stmt: ast.SelectStatement, sources: list[Source], run_sql: RunSql,
-               now_ns: int, scan: Scan | None = None) -> list[Series]:
+               now_ns: int, scan: Scan | None = None, earlier_ns: int = 0) -> list[Series]:
     """The statement's series. Simple statements are computed from `scan`'s rows when it is
-    given (`direct.py`), the others by SQL."""
+    given (`direct.py`), the others by SQL; transformations from an inner statement
+    (`transforms.py`), whose range starts `earlier_ns` before the statement's."""
+    if has_transforms(stmt):
+        return run_transforms(stmt, now_ns, lambda inner, earlier: run_select(
+            inner, sources, run_sql, now_ns, scan, earlier))
     time_range, condition = split_condition(stmt.condition, now_ns)
+    if earlier_ns and time_range.start is not None:
+        time_range = TimeRange(time_range.start - earlier_ns, time_range.end)
     if stmt.group_by_time is not None and time_range.end is None:
         time_range = TimeRange(time_range.start, now_ns)  # as 1.x: no buckets in the future
     tag_keys = {s.measurement: _group_tags(stmt, s.schema) for s in sources}

@@ -23,9 +23,7 @@ AGGREGATES = {"count", "sum", "mean", "median", "spread", "stddev", "min", "max"
               "last", "percentile"}
 SELECTORS = {"min", "max", "first", "last", "percentile"}
 _NUMERIC_ONLY = {"sum", "mean", "median", "spread", "stddev", "min", "max", "percentile"}
-_KNOWN_UNSUPPORTED = {"top", "bottom", "distinct", "mode", "integral", "derivative",
-                      "non_negative_derivative", "difference", "non_negative_difference",
-                      "moving_average", "cumulative_sum", "elapsed", "holt_winters",
+_KNOWN_UNSUPPORTED = {"top", "bottom", "distinct", "mode", "integral", "holt_winters",
                       "holt_winters_with_fit", "sample", "exponential_moving_average",
                       "double_exponential_moving_average", "triple_exponential_moving_average",
                       "relative_strength_index", "chande_momentum_oscillator",
