@@ -237,6 +237,17 @@ STATEMENTS = [
     "SHOW FIELD KEYS FROM mem",
     "SHOW RETENTION POLICIES",
     f"SHOW RETENTION POLICIES ON {DB}",
+    "SHOW SERIES",
+    "SHOW SERIES FROM cpu WHERE host = 'h1'",
+    "SHOW SERIES FROM cpu LIMIT 2 OFFSET 1",
+    "SHOW SERIES CARDINALITY",
+    "SHOW SERIES EXACT CARDINALITY",
+    "SHOW SERIES CARDINALITY FROM mem",
+    "SHOW MEASUREMENT CARDINALITY",
+    "SHOW MEASUREMENT EXACT CARDINALITY",
+    "SHOW TAG VALUES CARDINALITY WITH KEY = host",
+    "SHOW TAG VALUES EXACT CARDINALITY FROM cpu WITH KEY IN (host, region)",
+    "SHOW USERS",
     # several statements
     "SELECT count(usage) FROM cpu; SELECT count(free) FROM mem",
     # statements answered with an error
@@ -252,6 +263,41 @@ def test_same_answer_as_influxdb1(servers, statement):
     assert actual.status_code == expected.status_code
     assert same(actual.json(), expected.json()), (
         f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+
+
+def test_management_statements_as_influxdb1(servers):
+    """What agents send on start and what tools send to manage: the same answers, and the
+    same effects (seen through SHOW statements), in one sequence on both servers."""
+    reference, timewell = servers
+    for url in servers:
+        httpx.post(f"{url}/query", data={"q": "CREATE DATABASE tw_mgmt"}).raise_for_status()
+        response = httpx.post(f"{url}/write", params={"db": "tw_mgmt"},
+                              content=f"m1,host=a v=1 {BASE}\nm2 v=2 {BASE}")
+        assert response.status_code == 204, response.text
+    sequence = [
+        ("CREATE DATABASE tw_mgmt", None),
+        ("CREATE DATABASE tw_mgmt_week WITH DURATION 7d", None),
+        ("SHOW RETENTION POLICIES ON tw_mgmt_week", None),
+        ("CREATE RETENTION POLICY month ON tw_mgmt DURATION 30d REPLICATION 1", None),
+        ("CREATE RETENTION POLICY short ON tw_mgmt DURATION 1h REPLICATION 1", None),
+        ("SHOW RETENTION POLICIES ON tw_mgmt", None),
+        ("CREATE RETENTION POLICY month ON tw_nodb DURATION 30d REPLICATION 1", None),
+        ("SHOW MEASUREMENTS", "tw_mgmt"),
+        ("DROP MEASUREMENT m1", "tw_mgmt"),
+        ("DROP MEASUREMENT nope", "tw_mgmt"),
+        ("SHOW MEASUREMENTS", "tw_mgmt"),
+        ("SHOW SERIES", "tw_mgmt"),
+        ("DROP DATABASE tw_nope", None),
+        ("DROP DATABASE tw_mgmt_week", None),
+        ("SHOW DATABASES", None),
+    ]
+    for statement, db in sequence:
+        params = {"db": db} if db else {}
+        expected = httpx.post(f"{reference}/query", params=params, data={"q": statement})
+        actual = httpx.post(f"{timewell}/query", params=params, data={"q": statement})
+        assert actual.status_code == expected.status_code, statement
+        assert same(actual.json(), expected.json()), (
+            f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
 
 
 @pytest.mark.parametrize("epoch", ["ns", "u", "ms", "s", "m", "h"])

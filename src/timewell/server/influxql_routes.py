@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import parse_qsl
 
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
@@ -21,11 +22,35 @@ from timewell.server.query_routes import check_params, json_params, read_v3_quer
 _CSV_TYPES = ("application/csv", "text/csv")
 
 
+class NodeManagement:
+    """v1 management statements (`CREATE DATABASE`, `DROP MEASUREMENT`, ...) as the node's
+    own operations; they run in a query's worker thread, the node's coroutines on its loop."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self.loop: asyncio.AbstractEventLoop | None = None  # set by each request
+
+    def create_database(self, name: str, retention_ns: int | None) -> None:
+        self._node.catalog.create_database(name, retention_ns)
+
+    def drop_database(self, name: str) -> None:
+        self._run(self._node.delete_database(name))
+
+    def drop_table(self, database: str, table: str) -> None:
+        self._run(self._node.delete_table(database, table))
+
+    def _run(self, coroutine) -> None:
+        assert self.loop is not None
+        asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+
 def routes(node: Node) -> list[Route]:
     limit = node.settings.max_http_request_size
-    influxql = InfluxQLEngine(node.catalog, node.query)
+    manage = NodeManagement(node)
+    influxql = InfluxQLEngine(node.catalog, node.query, manage)
 
     async def query_v1(request: Request) -> Response:
+        manage.loop = asyncio.get_running_loop()
         args = dict(request.query_params)
         if request.method == "POST":
             content_type = request.headers.get("content-type", "")
@@ -60,6 +85,7 @@ def routes(node: Node) -> list[Route]:
         return Response(body, media_type="text/csv" if csv else "application/json")
 
     async def query_v3(request: Request) -> Response:
+        manage.loop = asyncio.get_running_loop()
         database, text, fmt, params = await read_v3_query(request, limit, "InfluxQL")
         def answer() -> bytes:
             results = influxql.execute(text, database, params)

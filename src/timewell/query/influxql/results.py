@@ -89,8 +89,9 @@ def _v1_series(series: Series, epoch: str | None, values: list[list]) -> dict:
     body["columns"] = series.columns
     timed = bool(series.columns) and series.columns[0] == "time"
     unit = EPOCH_UNITS_NS.get(epoch) if epoch else None
-    body["values"] = [_v1_row(row, timed, unit) for row in values]
-    return body
+    if values or not series.columns or series.columns[0] == "time":
+        body["values"] = [_v1_row(row, timed, unit) for row in values]
+    return body  # a SHOW with nothing to list (SHOW USERS) has columns only, as in 1.x
 
 
 def _v1_row(row: list, timed: bool, unit: int | None) -> list:
