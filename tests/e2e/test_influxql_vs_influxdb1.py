@@ -265,6 +265,44 @@ def test_same_answer_as_influxdb1(servers, statement):
         f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
 
 
+# What Grafana's InfluxQL query editor generates for a dashboard: $timeFilter as epoch
+# milliseconds, GROUP BY time($__interval) fill(null), regex template variables, counters
+# through non_negative_derivative, and the metadata queries of template variables.
+TIME_FILTER = "time >= 1700000000000ms and time <= 1700003600000ms"
+GRAFANA = [
+    'SHOW MEASUREMENTS LIMIT 100',
+    'SHOW TAG KEYS FROM "cpu"',
+    'SHOW TAG VALUES WITH KEY = "host"',
+    'SHOW TAG VALUES FROM "cpu" WITH KEY = "host" WHERE "region" =~ /^(east|west)$/',
+    'SHOW FIELD KEYS FROM "cpu"',
+    f'SELECT mean("usage") FROM "cpu" WHERE ("host" =~ /^h1$/) AND {TIME_FILTER} '
+    'GROUP BY time(1m) fill(null)',
+    f'SELECT mean("usage") FROM "cpu" WHERE ("host" =~ /^(h1|h3)$/) AND {TIME_FILTER} '
+    'GROUP BY time(5m), "host" fill(null)',
+    f'SELECT non_negative_derivative(mean("idle"), 1s) FROM "cpu" WHERE {TIME_FILTER} '
+    'GROUP BY time(2m), "host" fill(null)',
+    f'SELECT max("usage"), min("usage") FROM "cpu" WHERE {TIME_FILTER} GROUP BY time(10m) '
+    'fill(none)',
+    f'SELECT last("usage") FROM "cpu" WHERE {TIME_FILTER} GROUP BY "host"',
+    f'SELECT count("usage") FROM "cpu" WHERE ("host" = \'h2\') AND {TIME_FILTER}',
+    f'SELECT "usage", "idle" FROM "cpu" WHERE ("host" = \'h2\') AND {TIME_FILTER} '
+    'ORDER BY time DESC LIMIT 20',
+    f'SELECT mean("free") FROM "mem" WHERE {TIME_FILTER} GROUP BY time(15m), * fill(0)',
+    f'SELECT difference(last("free")) FROM "mem" WHERE {TIME_FILTER} GROUP BY time(10m) '
+    'fill(previous)',
+]
+
+
+@pytest.mark.parametrize("statement", GRAFANA)
+def test_grafana_dashboard_queries(servers, statement):
+    reference, timewell = servers
+    expected = ask(reference, statement, epoch="ms")  # Grafana asks for epoch=ms
+    actual = ask(timewell, statement, epoch="ms")
+    assert actual.status_code == expected.status_code
+    assert same(actual.json(), expected.json()), (
+        f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+
+
 def test_management_statements_as_influxdb1(servers):
     """What agents send on start and what tools send to manage: the same answers, and the
     same effects (seen through SHOW statements), in one sequence on both servers."""
