@@ -91,6 +91,7 @@ class Node:
         self.query.add_system_table("plugin_files", self.engine.plugin_files_table)
         self.query.add_system_table("tokens", self.tokens.table)
         self.query.max_result_bytes = settings.max_query_result_bytes
+        self.query.timeout_s = settings.query_timeout_s
 
     async def start(self) -> None:
         started = time.perf_counter()

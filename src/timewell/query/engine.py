@@ -18,6 +18,7 @@ from datafusion.catalog import Table
 from timewell.catalog import Catalog
 from timewell.errors import InvalidRequest, LimitExceeded
 from timewell.query import schema_info
+from timewell.query.control import QueryControl, no_limit
 from timewell.query.log import QueryLog
 from timewell.query.table_scan import MergedZones
 from timewell.query.tables import (
@@ -70,6 +71,7 @@ class QueryEngine:
         self._system_tables: dict[str, SystemTable] = {}
         self._table_functions: dict[str, TableFunction] = {}
         self.max_result_bytes: int | None = None
+        self.timeout_s: float | None = None  # --query-timeout
         self._pool_lock = threading.Lock()
         self._merged_zones = MergedZones()  # overlapping sources, merged, between queries
         self._idle: dict[str, list[tuple[SessionContext, QueryState]]] = {}
@@ -83,7 +85,7 @@ class QueryEngine:
         self._idle.clear()
 
     def sql(self, database: str, query: str, params: dict | None = None, *,
-            log_as: str | None = "sql") -> pa.Table:
+            log_as: str | None = "sql", control: QueryControl | None = None) -> pa.Table:
         """Run `query` against `database`; DatabaseNotFound or QueryError on failure.
 
         `log_as` is the query type `system.queries` records; None for SQL run on behalf of
@@ -91,25 +93,34 @@ class QueryEngine:
         call it from a worker thread."""
         if database != INTERNAL_DATABASE:
             self._catalog.database(database)
+        control = control or self.control()
         if log_as is None:
-            return self._execute(database, _rewrite_show(query), params)
+            return self._execute(database, _rewrite_show(query), params, control)
         record = self.log.start(log_as, query, database)
         try:
-            result = self._execute(database, _rewrite_show(query), params)
+            result = self._execute(database, _rewrite_show(query), params, control)
         except Exception:
             self.log.finish(record, success=False)
             raise
         self.log.finish(record, success=True)
         return result
 
+    def control(self, timeout_s: float | None = None) -> QueryControl:
+        """A query's control: `timeout_s` (the --query-timeout when None or above it)."""
+        limit = self.timeout_s
+        if timeout_s is None or (limit is not None and timeout_s > limit):
+            timeout_s = limit
+        return QueryControl(timeout_s)
+
     def scan(self, database: str, table: str, constraints: Constraints, low: int | None,
-             high: int | None, columns: list[str]) -> pa.Table:
+             high: int | None, columns: list[str],
+             control: QueryControl | None = None) -> pa.Table:
         """A table's rows of the series `constraints` allows within [low, high] (inclusive),
         one per point, as `columns` — the rows a SQL scan with that filter reads, for callers
         that compute the rest themselves (InfluxQL's simple statements). Blocking."""
         with self._data.lease() as lease:
             dataset = stored_dataset(self._catalog, self._data, lease, database, table,
-                                     self._merged_zones)
+                                     self._merged_zones, (control or self.control()).check)
             if dataset is None:
                 raise QueryError(f"table '{table}' not found in database '{database}'")
             return dataset.narrowed(constraints, low, high, columns)
@@ -120,10 +131,13 @@ class QueryEngine:
         self._catalog.table(database, table)
         return self._data.series(database, table)
 
-    def _execute(self, database: str, query: str, params: dict | None) -> pa.Table:
+    def _execute(self, database: str, query: str, params: dict | None,
+                 control: QueryControl) -> pa.Table:
         # Our callbacks (tables, table functions) raise errors DataFusion wraps in its own
         # text; they are kept here so the user gets the original error and status.
+        control.check()
         ctx, state = self._checkout(database)
+        state.control = control
         state.lease = self._data.lease()  # keeps the files it reads on the store until done
         try:
             frame = ctx.sql(query, param_values=params) if params else ctx.sql(query)
@@ -158,6 +172,7 @@ class QueryEngine:
             state.lease.release()
         state.lease = None
         state.errors.clear()
+        state.control = no_limit()
         with self._pool_lock:
             idle = self._idle.setdefault(database, [])
             if len(idle) < _IDLE_SESSIONS_PER_DATABASE:

@@ -60,8 +60,10 @@ class StoredFiles(Protocol):
 class StoredTableDataset(ds.InMemoryDataset):
     def __init__(self, view: TableView, schema: pa.Schema, series_key: list[str],
                  files: StoredFiles, cutoff_ns: int | None,
-                 zone_cache: MergedZones | None = None) -> None:
+                 zone_cache: MergedZones | None = None,
+                 check: Callable[[], None] = lambda: None) -> None:
         self._zone_cache = zone_cache
+        self._check = check  # raises when the query must stop (query/control.py)
         self._empty = schema.empty_table()
         super().__init__(self._empty)
         self._view = view
@@ -78,7 +80,7 @@ class StoredTableDataset(ds.InMemoryDataset):
         if isinstance(filter, pa.BooleanScalar):
             # DataFusion folds a contradiction (`a = 1 AND a = 2`) into a boolean scalar.
             if not filter.as_py():
-                return iter([_Memory(self._empty, None)])
+                return iter([_Memory(self._empty, None, self._check)])
             filter = None
         low, high = time_bounds(filter)
         if self._cutoff_ns is not None:
@@ -110,6 +112,7 @@ class StoredTableDataset(ds.InMemoryDataset):
                    rest: pc.Expression | None) -> list:
         """Fragments of the rows within [low, high] of the series `constraints` allows, one
         row per point, also satisfying `rest`."""
+        self._check()
         runs = [r for r in self._view.runs if _overlaps(r.min_time_ns, r.max_time_ns, low, high)]
         files = [f for f in self._view.files
                  if _overlaps(f.min_time_ns, f.max_time_ns, low, high)]
@@ -135,18 +138,20 @@ class StoredTableDataset(ds.InMemoryDataset):
                 file_runs = self._files.row_groups(file, groups)  # needed now, to merge
                 overlapping.extend(file_runs)
                 fragments.append(_StoredFile(lambda _columns, runs=file_runs: runs, narrowed,
-                                             rest, self._empty, list(constraints)))
+                                             rest, self._empty, list(constraints), self._check))
             else:  # read when DataFusion scans it, with the columns it wants
                 fragments.append(_StoredFile(
                     lambda columns, file=file, groups=groups: self._files.row_groups(
-                        file, groups, columns), narrowed, rest, self._empty, list(constraints)))
+                        file, groups, columns), narrowed, rest, self._empty, list(constraints),
+                    self._check))
         if overlapping:
             clean.append(self._merged(overlapping, zones, constraints, low, high))
         clean = [rows for rows in clean if rows.num_rows]
         if clean or not fragments:  # no fragment at all upsets DataFusion's sort
             memory = pa.concat_tables(clean) if clean else self._empty
             # One fragment per core: DataFusion scans fragments as parallel partitions.
-            fragments[:0] = [_Memory(part, rest) for part in _parts(memory, _MEMORY_FRAGMENTS)]
+            fragments[:0] = [_Memory(part, rest, self._check)
+                             for part in _parts(memory, _MEMORY_FRAGMENTS)]
         return fragments
 
     def _merged(self, sources: list[Run], zones: list[tuple[int, int]], constraints: dict,
@@ -259,15 +264,17 @@ def _in_zones_mask(rows: pa.Table, zones: list[tuple[int, int]]) -> pa.Array:
 class _Memory:
     """Rows in memory, filtered by `filter` when scanned (None: they already satisfy it)."""
 
-    def __init__(self, table: pa.Table, filter: pc.Expression | None) -> None:  # noqa: A002
+    def __init__(self, table: pa.Table, filter: pc.Expression | None,  # noqa: A002
+                 check: Callable[[], None]) -> None:
         self._table = table
         self._filter = filter
+        self._check = check
 
     def scanner(self, schema=None, columns=None, batch_size=None, **_ignored) -> _Rows:
         table = self._table
         if self._filter is not None and table.num_rows:
             table = filter_rows(table, self._filter)
-        return _Rows(table, columns, batch_size)
+        return _Rows(table, columns, batch_size, self._check)
 
 
 def filter_rows(table: pa.Table, expression: pc.Expression) -> pa.Table:
@@ -286,7 +293,8 @@ class _StoredFile:
 
     def __init__(self, runs: Callable[[list[str] | None], list[Run]],
                  narrowed: Callable[[Run], pa.Table], filter: pc.Expression | None,  # noqa: A002
-                 empty: pa.Table, tags: list[str]) -> None:
+                 empty: pa.Table, tags: list[str], check: Callable[[], None]) -> None:
+        self._check = check
         self._runs = runs
         self._narrowed = narrowed
         self._filter = filter
@@ -298,26 +306,31 @@ class _StoredFile:
         # column.
         needed = None if columns is None or self._filter is not None else [
             *columns, "time", *self._tags]
+        self._check()
         parts = [rows for rows in map(self._narrowed, self._runs(needed)) if rows.num_rows]
         table = pa.concat_tables(parts) if parts else self._empty
         if self._filter is not None and table.num_rows:
             table = filter_rows(table, self._filter)
-        return _Rows(table, columns, batch_size)
+        return _Rows(table, columns, batch_size, self._check)
 
 
 class _Rows:
     """What DataFusion reads from a scanner: the projected schema and the batches."""
 
     def __init__(self, table: pa.Table, columns: list[str] | None,
-                 batch_size: int | None = None) -> None:
+                 batch_size: int | None = None,
+                 check: Callable[[], None] = lambda: None) -> None:
         self._table = table if columns is None else table.select(columns)
         self._batch_size = batch_size or _BATCH_ROWS
+        self._check = check
         self.projected_schema = self._table.schema
 
     def to_batches(self) -> Iterator[pa.RecordBatch]:
         # Batches of bounded size (slices, no copies) let DataFusion spread the work over
-        # its partitions.
-        return iter(self._table.to_batches(max_chunksize=self._batch_size))
+        # its partitions; the query's control is checked before each.
+        for batch in self._table.to_batches(max_chunksize=self._batch_size):
+            self._check()
+            yield batch
 
 
 _BATCH_ROWS = 65_536

@@ -16,6 +16,7 @@ from datafusion.catalog import SchemaProvider, Table
 
 from timewell.catalog import Catalog
 from timewell.errors import TimewellError
+from timewell.query.control import QueryControl, no_limit
 from timewell.query.table_scan import MergedZones, StoredTableDataset
 from timewell.storage.data import Lease, StoredData
 
@@ -58,6 +59,15 @@ class QueryState:
 
     lease: Lease | None = None  # pins the Parquet files the query reads
     errors: list[Exception] = field(default_factory=list)  # ours, before DataFusion wraps them
+    control: QueryControl = field(default_factory=no_limit)
+
+    def check(self) -> None:
+        """Raise (and remember, for the caller) when the query must stop."""
+        try:
+            self.control.check()
+        except TimewellError as e:
+            self.errors.append(e)
+            raise
 
 
 def guarded(state: QueryState, function: Callable) -> Callable:
@@ -74,7 +84,8 @@ def guarded(state: QueryState, function: Callable) -> Callable:
 
 
 def stored_dataset(catalog: Catalog, data: StoredData, lease: Lease, database: str, name: str,
-                   zone_cache: MergedZones | None) -> StoredTableDataset | None:
+                   zone_cache: MergedZones | None,
+                   check: Callable[[], None]) -> StoredTableDataset | None:
     """A live table's data as the scan reads it (None: no such table); its files stay
     readable while `lease` is held."""
     with catalog.lock:
@@ -87,7 +98,7 @@ def stored_dataset(catalog: Catalog, data: StoredData, lease: Lease, database: s
         retention_ns = db.retention_period_ns
     view = lease.view(database, name)
     cutoff = time.time_ns() - retention_ns if retention_ns is not None else None
-    return StoredTableDataset(view, schema, series_key, data, cutoff, zone_cache)
+    return StoredTableDataset(view, schema, series_key, data, cutoff, zone_cache, check)
 
 
 class DatabaseSchema(SchemaProvider):
@@ -111,7 +122,7 @@ class DatabaseSchema(SchemaProvider):
 
     def _table(self, name: str) -> Table | None:
         dataset = stored_dataset(self._catalog, self._data, self._state.lease, self._database,
-                                 name, self._zone_cache)
+                                 name, self._zone_cache, self._state.check)
         return None if dataset is None else Table(dataset)
 
     def table_exist(self, name: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import parse_qsl
 
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -17,7 +17,13 @@ from timewell.query.formats import render
 from timewell.query.influxql import InfluxQLEngine, InfluxQLSyntaxError, StatementResult
 from timewell.query.influxql.results import v1_csv, v1_json, v1_json_chunks, v3_table
 from timewell.server.body import read_body
-from timewell.server.query_routes import check_params, json_params, read_v3_query
+from timewell.server.query_routes import (
+    check_params,
+    json_params,
+    read_v3_query,
+    request_timeout,
+    run_query,
+)
 
 _CSV_TYPES = ("application/csv", "text/csv")
 
@@ -65,16 +71,18 @@ def routes(node: Node) -> list[Route]:
         csv = any(t in request.headers.get("accept", "") for t in _CSV_TYPES)
         chunked = not csv and args.get("chunked", "").lower() == "true"
 
+        control = node.query.control(request_timeout(args.get("timeout")))
+
         def answer() -> tuple[list[StatementResult], bytes | None]:
             # Run and render in one worker thread: large answers never encode on the loop.
             results = influxql.execute(text, args.get("db") or None, params,
-                                       args.get("rp") or None)
+                                       args.get("rp") or None, control)
             if chunked:
                 return results, None
             return results, v1_csv(results, epoch) if csv else v1_json(results, epoch)
 
         try:
-            results, body = await run_in_threadpool(answer)
+            results, body = await run_query(request, control, answer)
         except InfluxQLSyntaxError as e:
             return JSONResponse({"error": str(e)}, 400)
         if chunked:
@@ -86,14 +94,17 @@ def routes(node: Node) -> list[Route]:
 
     async def query_v3(request: Request) -> Response:
         manage.loop = asyncio.get_running_loop()
-        database, text, fmt, params = await read_v3_query(request, limit, "InfluxQL")
+        database, text, fmt, params, timeout = await read_v3_query(request, limit,
+                                                                    "InfluxQL")
+        control = node.query.control(timeout)
+
         def answer() -> bytes:
-            results = influxql.execute(text, database, params)
+            results = influxql.execute(text, database, params, None, control)
             _raise_first_error(results, database)
             return render(v3_table([s for r in results for s in r.series]), fmt)
 
         try:
-            body = await run_in_threadpool(answer)
+            body = await run_query(request, control, answer)
         except InfluxQLSyntaxError as e:
             raise InvalidRequest(str(e)) from None
         return Response(body, media_type=fmt.media_type)

@@ -9,7 +9,8 @@ from typing import Protocol
 import pyarrow as pa
 
 from timewell.catalog import Catalog, DatabaseNotFound
-from timewell.errors import TimewellError
+from timewell.errors import TimedOut, TimewellError
+from timewell.query.control import QueryCancelled, QueryControl
 from timewell.query.engine import QueryEngine
 from timewell.query.influxql import ast
 from timewell.query.influxql.parser import Unsupported, parse
@@ -40,21 +41,27 @@ class InfluxQLEngine:
         self._manage = manage
 
     def execute(self, text: str, database: str | None = None, params: dict | None = None,
-                retention_policy: str | None = None) -> list[StatementResult]:
+                retention_policy: str | None = None,
+                control: QueryControl | None = None) -> list[StatementResult]:
         """Every statement's result; InfluxQLSyntaxError (before anything runs) for bad text.
 
         A failing statement carries its error, and the statements after it are not run, as in
         InfluxDB 1.x. Blocking: call it from a worker thread."""
         statements = parse(text, params)
         now_ns = time.time_ns()
+        control = control or self._query.control()
         record = self._query.log.start("influxql", text, database or "")
         results: list[StatementResult] = []
         for statement_id, statement in enumerate(statements):
             try:
-                series = self._statement(statement, database, retention_policy, now_ns)
+                series = self._statement(statement, database, retention_policy, now_ns,
+                                         control)
             except DatabaseNotFound as e:
                 results.append(StatementResult(statement_id, error=_not_found(e, database)))
                 break
+            except (TimedOut, QueryCancelled):
+                self._query.log.finish(record, success=False)
+                raise  # the whole request stops: 408, or nobody is waiting
             except (InfluxQLError, TimewellError, re.error) as e:
                 results.append(StatementResult(statement_id, error=str(e)))
                 break
@@ -62,19 +69,22 @@ class InfluxQLEngine:
         self._query.log.finish(record, success=all(r.error is None for r in results))
         return results
 
-    def _run_sql(self, database: str, sql: str) -> pa.Table:
-        return self._query.sql(database, sql, log_as=None)
+    def _statement(self, statement, database: str | None, rp: str | None, now_ns: int,
+                   control: QueryControl) -> list[Series]:
+        def run_sql(database: str, sql: str) -> pa.Table:
+            return self._query.sql(database, sql, log_as=None, control=control)
 
-    def _statement(self, statement, database: str | None, rp: str | None,
-                   now_ns: int) -> list[Series]:
-        shows = Shows(self._catalog, self._run_sql, self._query.series, now_ns)
+        def scan(*args) -> pa.Table:
+            return self._query.scan(*args, control=control)
+
+        shows = Shows(self._catalog, run_sql, self._query.series, now_ns)
         if isinstance(statement, Unsupported):
             raise InfluxQLError(f"the InfluxQL statement {statement.name} is not supported")
         if isinstance(statement, ast.ShowDatabases):
             return shows.databases()
         if isinstance(statement, ast.SelectStatement):
             return run_select(statement, self._sources(statement.sources, database, rp),
-                              self._run_sql, now_ns, self._query.scan)
+                              run_sql, now_ns, scan)
         if isinstance(statement, ast.ShowUsers):
             return [Series(None, {}, ["user", "admin"], [])]  # tokens, not users, here
         if isinstance(statement, MANAGEMENT):
