@@ -46,6 +46,7 @@ class Settings:
     admin_token_file: Path | None = None
     max_query_result_bytes: int = 100 * 1024 * 1024
     query_timeout_s: float | None = 300.0  # None: queries may run as long as they take
+    exec_mem_pool_bytes: int | None = None  # DataFusion's memory pool per query; None: none
     # refuse writes (503) while this much is buffered; None: twice the snapshot threshold
     buffer_mem_limit_bytes: int | None = None
     tls_cert: Path | None = None

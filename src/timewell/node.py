@@ -92,6 +92,7 @@ class Node:
         self.query.add_system_table("tokens", self.tokens.table)
         self.query.max_result_bytes = settings.max_query_result_bytes
         self.query.timeout_s = settings.query_timeout_s
+        self.query.memory_pool_bytes = settings.exec_mem_pool_bytes
 
     async def start(self) -> None:
         started = time.perf_counter()

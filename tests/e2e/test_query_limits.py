@@ -65,3 +65,13 @@ def test_a_cancelled_query_stops_at_its_next_check():
     control.cancel()
     with pytest.raises(QueryCancelled, match="client went away"):
         control.check()
+
+
+def test_a_query_past_its_memory_pool_is_a_422(make_server):
+    server = make_server("--exec-mem-pool-bytes", "64KiB")
+    lines = "\n".join(f"big,k=k{i} v={i} {1_700_000_000_000_000_000 + i}" for i in range(20000))
+    assert server.write(lines, db="limits", precision="ns").status_code == 204
+    response = sql(server, "SELECT k, count(*) FROM big GROUP BY k")
+    assert response.status_code == 422, response.text
+    assert "--exec-mem-pool-bytes" in response.json()["error"]
+    assert sql(server, "SELECT count(*) AS n FROM big").json() == [{"n": 20000}]

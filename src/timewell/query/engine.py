@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 
 import pyarrow as pa
-from datafusion import Expr, SessionConfig, SessionContext, udtf
+from datafusion import Expr, RuntimeEnvBuilder, SessionConfig, SessionContext, udtf
 from datafusion.catalog import Table
 
 from timewell.catalog import Catalog
@@ -41,6 +41,13 @@ TableFunction = Callable[[str, list], Table]
 
 class QueryError(InvalidRequest):
     """DataFusion refused or failed the query; the message is DataFusion's."""
+
+
+class QueryOutOfMemory(LimitExceeded):
+    def __init__(self, message: str, limit: int | None) -> None:
+        super().__init__(f"the query needs more memory than its pool of {limit} bytes "
+                         f"(--exec-mem-pool-bytes) even after spilling to disk: narrow it, "
+                         f"or raise the limit ({message})")
 
 
 class ResultTooLarge(LimitExceeded):
@@ -72,6 +79,7 @@ class QueryEngine:
         self._table_functions: dict[str, TableFunction] = {}
         self.max_result_bytes: int | None = None
         self.timeout_s: float | None = None  # --query-timeout
+        self.memory_pool_bytes: int | None = None  # --exec-mem-pool-bytes, per query
         self._pool_lock = threading.Lock()
         self._merged_zones = MergedZones()  # overlapping sources, merged, between queries
         self._idle: dict[str, list[tuple[SessionContext, QueryState]]] = {}
@@ -145,7 +153,10 @@ class QueryEngine:
         except Exception as e:  # DataFusion raises plain exceptions with a useful message
             if state.errors:
                 raise state.errors[0] from e
-            raise QueryError(_clean_message(e)) from e
+            message = _clean_message(e)
+            if "Resources exhausted" in message or "Not enough memory" in message:
+                raise QueryOutOfMemory(message, self.memory_pool_bytes) from e
+            raise QueryError(message) from e
         except BaseException as e:  # a Rust panic arrives as pyo3's PanicException
             if type(e).__name__ != "PanicException":
                 raise
@@ -182,7 +193,12 @@ class QueryEngine:
         config = (SessionConfig()
                   .with_information_schema(False)
                   .with_default_catalog_and_schema("public", "iox"))
-        ctx = SessionContext(config)
+        runtime = None
+        if self.memory_pool_bytes:
+            # Sorts, joins and aggregations spill to disk past it, or fail (422).
+            runtime = (RuntimeEnvBuilder().with_fair_spill_pool(self.memory_pool_bytes)
+                       .with_disk_manager_os())
+        ctx = SessionContext(config, runtime)
         catalog = ctx.catalog("public")
         catalog.register_schema("iox", DatabaseSchema(self._catalog, self._data, state,
                                                       database, self._merged_zones))
