@@ -11,7 +11,7 @@ The server's RSS is sampled every second; a line is printed every 15 s and a sum
 end.
 
     .venv/bin/python bench/soak.py [--mode writes|mixed] [--duration 240] [--idle 60] [--json]
-        [--wal-flush-interval 10ms] [--no-sync]
+        [--wal-flush-interval 10ms] [--no-sync] [--serve-arg=--FLAG ...]
 
 The WAL flush interval defaults to 10ms, as in the other benchmarks: writes are answered
 after the flush, and at the server's 1s default two writers could not send more than 10,000
@@ -54,7 +54,7 @@ MIB = 2**20
 
 
 def start_server(data_dir: Path, plugin_dir: Path, log_path: Path, flush_interval: str,
-                 ) -> tuple[subprocess.Popen, str]:
+                 extra: list[str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log:
@@ -62,7 +62,7 @@ def start_server(data_dir: Path, plugin_dir: Path, log_path: Path, flush_interva
             [sys.executable, "-m", "timewell", "serve", "--data-dir", str(data_dir),
              "--http-bind", f"127.0.0.1:{port}", "--wal-flush-interval", flush_interval,
              "--wal-snapshot-size", "100", "--plugin-dir", str(plugin_dir),
-             "--log-level", "warning", "--without-auth"],
+             "--log-level", "warning", "--without-auth", *extra],
             stdout=log, stderr=subprocess.STDOUT,
         )
     for _ in range(600):
@@ -245,6 +245,7 @@ async def run(args: argparse.Namespace, url: str, process: subprocess.Popen,
                 "SELECT runs, errors, skipped_fires, last_error, p99_duration_ms "
                 f"FROM system.processing_engine_trigger_stats WHERE trigger_name = '{TRIGGER}'")})
             trigger_stats = response.json()[0] if response.status_code == 200 else response.text
+        memory = await held_memory(client)
         counted = await client.post("/api/v3/query_sql",
                                     json={"db": DB, "q": "SELECT count(*) AS n FROM cpu"})
         rows_counted = counted.json()[0]["n"] if counted.status_code == 200 else counted.text
@@ -272,7 +273,19 @@ async def run(args: argparse.Namespace, url: str, process: subprocess.Popen,
         "first_errors": load.first_errors,
         "trigger_stats": trigger_stats,
         "rss_samples": [(round(t, 1), round(rss / MIB, 1)) for t, rss in sampler.samples],
+        "held_after_idle_mib": memory,
     }
+
+
+async def held_memory(client: httpx.AsyncClient) -> dict:
+    """What the server says it holds (buffer, Parquet cache), from /metrics, in MiB."""
+    text = (await client.get("/metrics")).text
+    held = {}
+    for line in text.splitlines():
+        for name in ("timewell_buffer_bytes", "timewell_parquet_cache_bytes"):
+            if line.startswith(name + " "):
+                held[name] = round(float(line.split()[1]) / MIB, 1)
+    return held
 
 
 def main() -> None:
@@ -282,6 +295,9 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=60, help="seconds without load after it")
     parser.add_argument("--wal-flush-interval", default="10ms")
     parser.add_argument("--no-sync", action="store_true", help="write with no_sync=true")
+    parser.add_argument("--serve-arg", action="append", default=[],
+                        help="a flag for the server (repeat), e.g. --serve-arg=--disable-parquet-"
+                             "mem-cache")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     out = sys.stderr if args.json else sys.stdout
@@ -292,7 +308,8 @@ def main() -> None:
         plugin_dir.mkdir()
         (plugin_dir / "soak_query.py").write_text(PLUGIN)
         log_path = root / "server.log"
-        process, url = start_server(root / "data", plugin_dir, log_path, args.wal_flush_interval)
+        process, url = start_server(root / "data", plugin_dir, log_path, args.wal_flush_interval,
+                                    args.serve_arg)
         try:
             results = asyncio.run(run(args, url, process, out))
         finally:
@@ -324,7 +341,8 @@ def main() -> None:
     print(f"RSS MiB: start {r['start_rss_mib']:.0f}, peak under load {r['peak_rss_load_mib']:.0f}"
           f" (median {r['median_rss_load_mib']:.0f}), end of load {r['end_of_load_rss_mib']:.0f},"
           f" after {args.idle:.0f} s idle "
-          f"{r['after_idle_rss_mib']:.0f} (peak while idle {r['peak_rss_idle_mib']:.0f})")
+          f"{r['after_idle_rss_mib']:.0f} (peak while idle {r['peak_rss_idle_mib']:.0f}); "
+          f"held after idle (MiB): {r['held_after_idle_mib']}")
     if r["mode"] == "mixed":
         print(f"queries: {r['queries']:,}, p50 {fmt_ms(r['query_p50_ms'])} ms, "
               f"p99 {fmt_ms(r['query_p99_ms'])} ms; schedule trigger: {r['trigger_stats']}")

@@ -21,6 +21,9 @@ class StorageSettings:
     snapshot_memory_threshold_bytes: int = 1 << 30
     hard_delete_default_duration_ns: int = 72 * 3600 * 1_000_000_000
     maintenance_interval_s: float = 30.0  # retention, hard deletes, compaction
+    # decoded row groups of recent Parquet files kept for queries; 0: no cache
+    parquet_cache_bytes: int = 256 << 20
+    parquet_cache_recent_ns: int = 5 * 3600 * 1_000_000_000  # files newer than this are cached
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class Settings:
     disable_authz: frozenset[str] = frozenset()  # of health, ping, metrics
     admin_token_file: Path | None = None
     max_query_result_bytes: int = 100 * 1024 * 1024
+    query_timeout_s: float | None = 300.0  # None: queries may run as long as they take
+    exec_mem_pool_bytes: int | None = None  # DataFusion's memory pool per query; None: none
     # refuse writes (503) while this much is buffered; None: twice the snapshot threshold
     buffer_mem_limit_bytes: int | None = None
     tls_cert: Path | None = None

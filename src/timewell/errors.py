@@ -39,6 +39,10 @@ class LimitExceeded(TimewellError):
     """A configured limit (columns per table, ...) stops the request (422)."""
 
 
+class TimedOut(TimewellError):
+    """The request ran past its time limit and was stopped (408)."""
+
+
 class Unavailable(TimewellError):
     """The server cannot do this now (shutting down, storage failing) (503)."""
 

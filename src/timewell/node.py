@@ -25,6 +25,7 @@ from timewell.storage.data import StoredData
 from timewell.storage.maintenance import Maintenance
 from timewell.storage.objectstore import ObjectStore
 from timewell.storage.oplog import OpLog
+from timewell.storage.parquet_cache import ParquetCache
 from timewell.storage.parquet_index import ParquetIndex
 from timewell.storage.snapshot import SnapshotSettings, Snapshotter
 from timewell.storage.wal import Wal
@@ -45,10 +46,13 @@ class Node:
             self.tokens.preset(TokenFile.read(settings.admin_token_file))
         self.buffer = QueryableBuffer(self._series_key, self.catalog.is_live_table)
         self.index = ParquetIndex.load(OpLog(self.store, f"{prefix}/index"))
-        self.data = StoredData(self.buffer, self.index, self.store)
+        storage = settings.storage
+        self.parquet_cache = (ParquetCache(storage.parquet_cache_bytes,
+                                           storage.parquet_cache_recent_ns)
+                              if storage.parquet_cache_bytes else None)
+        self.data = StoredData(self.buffer, self.index, self.store, self.parquet_cache)
         self.wal = Wal(self.store, prefix, settings.wal_flush_interval_s)
         self.wal.subscribe(self.buffer)
-        storage = settings.storage
         self.snapshots = Snapshotter(self.store, prefix, self.catalog, self.data, self.wal,
                                      SnapshotSettings(storage.gen1_duration_ns,
                                                       storage.wal_snapshot_size,
@@ -89,6 +93,8 @@ class Node:
         self.query.add_system_table("plugin_files", self.engine.plugin_files_table)
         self.query.add_system_table("tokens", self.tokens.table)
         self.query.max_result_bytes = settings.max_query_result_bytes
+        self.query.timeout_s = settings.query_timeout_s
+        self.query.memory_pool_bytes = settings.exec_mem_pool_bytes
 
     async def start(self) -> None:
         started = time.perf_counter()

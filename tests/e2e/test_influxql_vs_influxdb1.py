@@ -194,6 +194,32 @@ STATEMENTS = [
     f"SELECT percentile(usage, 50), median(usage) FROM cpu WHERE {RANGE} GROUP BY time(20m)",
     f"SELECT stddev(idle), spread(usage) FROM cpu WHERE {RANGE} GROUP BY time(20m)",
     "SELECT mean(usage) FROM cpu GROUP BY time(10m) fill(none)",
+    # transformations, of raw fields and of aggregates
+    "SELECT derivative(usage) FROM cpu WHERE host = 'h1'",
+    "SELECT derivative(usage) FROM cpu",
+    "SELECT derivative(idle, 1m), non_negative_derivative(idle, 10s) FROM cpu GROUP BY host",
+    "SELECT difference(idle), non_negative_difference(usage) FROM cpu WHERE host = 'h2'",
+    "SELECT moving_average(usage, 3) FROM cpu GROUP BY host",
+    "SELECT cumulative_sum(idle) FROM cpu WHERE host = 'h3'",
+    "SELECT elapsed(usage, 1s), elapsed(idle) FROM cpu WHERE host = 'h1'",
+    "SELECT derivative(usage) FROM cpu WHERE host = 'h1' LIMIT 4 OFFSET 2",
+    "SELECT non_negative_difference(free) AS d FROM mem GROUP BY host SLIMIT 1",
+    f"SELECT non_negative_derivative(mean(usage), 1s) FROM cpu WHERE {RANGE} GROUP BY time(5m)",
+    f"SELECT derivative(mean(idle)) FROM cpu WHERE {RANGE} GROUP BY time(5m), host fill(0)",
+    f"SELECT mean(usage), derivative(mean(usage), 1m) FROM cpu WHERE {RANGE} "
+    "GROUP BY time(10m)",
+    f"SELECT difference(max(idle)), cumulative_sum(count(usage)) FROM cpu WHERE {RANGE} "
+    "GROUP BY time(5m) fill(previous)",
+    f"SELECT moving_average(mean(usage), 2) FROM cpu WHERE {RANGE} GROUP BY time(5m) "
+    "fill(linear)",
+    f"SELECT elapsed(mean(usage), 1s) FROM cpu WHERE {RANGE} GROUP BY time(5m)",
+    f"SELECT non_negative_derivative(max(free), 1s) FROM mem WHERE {RANGE} "
+    "GROUP BY time(5m), host LIMIT 3",
+    f"SELECT cumulative_sum(sum(idle)) FROM cpu WHERE {RANGE} GROUP BY time(10m) fill(none)",
+    "SELECT derivative(mean(usage)) FROM cpu",
+    "SELECT derivative(usage), usage FROM cpu",
+    f"SELECT derivative(usage) FROM cpu WHERE {RANGE} GROUP BY time(5m)",
+    "SELECT moving_average(usage) FROM cpu",
     # SHOW
     "SHOW DATABASES",
     "SHOW MEASUREMENTS",
@@ -211,6 +237,17 @@ STATEMENTS = [
     "SHOW FIELD KEYS FROM mem",
     "SHOW RETENTION POLICIES",
     f"SHOW RETENTION POLICIES ON {DB}",
+    "SHOW SERIES",
+    "SHOW SERIES FROM cpu WHERE host = 'h1'",
+    "SHOW SERIES FROM cpu LIMIT 2 OFFSET 1",
+    "SHOW SERIES CARDINALITY",
+    "SHOW SERIES EXACT CARDINALITY",
+    "SHOW SERIES CARDINALITY FROM mem",
+    "SHOW MEASUREMENT CARDINALITY",
+    "SHOW MEASUREMENT EXACT CARDINALITY",
+    "SHOW TAG VALUES CARDINALITY WITH KEY = host",
+    "SHOW TAG VALUES EXACT CARDINALITY FROM cpu WITH KEY IN (host, region)",
+    "SHOW USERS",
     # several statements
     "SELECT count(usage) FROM cpu; SELECT count(free) FROM mem",
     # statements answered with an error
@@ -226,6 +263,79 @@ def test_same_answer_as_influxdb1(servers, statement):
     assert actual.status_code == expected.status_code
     assert same(actual.json(), expected.json()), (
         f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+
+
+# What Grafana's InfluxQL query editor generates for a dashboard: $timeFilter as epoch
+# milliseconds, GROUP BY time($__interval) fill(null), regex template variables, counters
+# through non_negative_derivative, and the metadata queries of template variables.
+TIME_FILTER = "time >= 1700000000000ms and time <= 1700003600000ms"
+GRAFANA = [
+    'SHOW MEASUREMENTS LIMIT 100',
+    'SHOW TAG KEYS FROM "cpu"',
+    'SHOW TAG VALUES WITH KEY = "host"',
+    'SHOW TAG VALUES FROM "cpu" WITH KEY = "host" WHERE "region" =~ /^(east|west)$/',
+    'SHOW FIELD KEYS FROM "cpu"',
+    f'SELECT mean("usage") FROM "cpu" WHERE ("host" =~ /^h1$/) AND {TIME_FILTER} '
+    'GROUP BY time(1m) fill(null)',
+    f'SELECT mean("usage") FROM "cpu" WHERE ("host" =~ /^(h1|h3)$/) AND {TIME_FILTER} '
+    'GROUP BY time(5m), "host" fill(null)',
+    f'SELECT non_negative_derivative(mean("idle"), 1s) FROM "cpu" WHERE {TIME_FILTER} '
+    'GROUP BY time(2m), "host" fill(null)',
+    f'SELECT max("usage"), min("usage") FROM "cpu" WHERE {TIME_FILTER} GROUP BY time(10m) '
+    'fill(none)',
+    f'SELECT last("usage") FROM "cpu" WHERE {TIME_FILTER} GROUP BY "host"',
+    f'SELECT count("usage") FROM "cpu" WHERE ("host" = \'h2\') AND {TIME_FILTER}',
+    f'SELECT "usage", "idle" FROM "cpu" WHERE ("host" = \'h2\') AND {TIME_FILTER} '
+    'ORDER BY time DESC LIMIT 20',
+    f'SELECT mean("free") FROM "mem" WHERE {TIME_FILTER} GROUP BY time(15m), * fill(0)',
+    f'SELECT difference(last("free")) FROM "mem" WHERE {TIME_FILTER} GROUP BY time(10m) '
+    'fill(previous)',
+]
+
+
+@pytest.mark.parametrize("statement", GRAFANA)
+def test_grafana_dashboard_queries(servers, statement):
+    reference, timewell = servers
+    expected = ask(reference, statement, epoch="ms")  # Grafana asks for epoch=ms
+    actual = ask(timewell, statement, epoch="ms")
+    assert actual.status_code == expected.status_code
+    assert same(actual.json(), expected.json()), (
+        f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+
+
+def test_management_statements_as_influxdb1(servers):
+    """What agents send on start and what tools send to manage: the same answers, and the
+    same effects (seen through SHOW statements), in one sequence on both servers."""
+    reference, timewell = servers
+    for url in servers:
+        httpx.post(f"{url}/query", data={"q": "CREATE DATABASE tw_mgmt"}).raise_for_status()
+        response = httpx.post(f"{url}/write", params={"db": "tw_mgmt"},
+                              content=f"m1,host=a v=1 {BASE}\nm2 v=2 {BASE}")
+        assert response.status_code == 204, response.text
+    sequence = [
+        ("CREATE DATABASE tw_mgmt", None),
+        ("CREATE DATABASE tw_mgmt_week WITH DURATION 7d", None),
+        ("SHOW RETENTION POLICIES ON tw_mgmt_week", None),
+        ("CREATE RETENTION POLICY month ON tw_mgmt DURATION 30d REPLICATION 1", None),
+        ("CREATE RETENTION POLICY short ON tw_mgmt DURATION 1h REPLICATION 1", None),
+        ("SHOW RETENTION POLICIES ON tw_mgmt", None),
+        ("CREATE RETENTION POLICY month ON tw_nodb DURATION 30d REPLICATION 1", None),
+        ("SHOW MEASUREMENTS", "tw_mgmt"),
+        ("DROP MEASUREMENT m1", "tw_mgmt"),
+        ("DROP MEASUREMENT nope", "tw_mgmt"),
+        ("SHOW MEASUREMENTS", "tw_mgmt"),
+        ("SHOW SERIES", "tw_mgmt"),
+        ("DROP DATABASE tw_nope", None),
+        ("DROP DATABASE tw_mgmt_week", None),
+        ("SHOW DATABASES", None),
+    ]
+    for statement, db in sequence:
+        params = {"db": db} if db else {}
+        expected = httpx.post(f"{reference}/query", params=params, data={"q": statement})
+        actual = httpx.post(f"{timewell}/query", params=params, data={"q": statement})
+        assert actual.status_code == expected.status_code, statement
+        assert same(actual.json(), expected.json()), (
+            f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
 
 
 @pytest.mark.parametrize("epoch", ["ns", "u", "ms", "s", "m", "h"])

@@ -85,10 +85,18 @@ def count(server: ServerProcess, db: str) -> int:
 # -- where the two writes of a point are stored
 
 
-def test_rewrites_merge_across_buffer_files_restarts_and_compaction(make_server, tmp_path):
+# Files are read through the cache of decoded row groups (here for data of any age) or, with
+# it off, by pyarrow's scanner: the two paths must agree.
+FILE_READS = {"cached": ("--parquet-mem-cache-query-path-duration", "100000d"),
+              "uncached": ("--disable-parquet-mem-cache",)}
+
+
+@pytest.mark.parametrize("file_reads", FILE_READS)
+def test_rewrites_merge_across_buffer_files_restarts_and_compaction(make_server, tmp_path,
+                                                                    file_reads):
     """One server's life, every pairing of places a point's writes can be in. A snapshot
     every third write (each write here is one WAL flush) decides where they are."""
-    args = ("--wal-snapshot-size", "3", "--gen1-duration", "10m")
+    args = ("--wal-snapshot-size", "3", "--gen1-duration", "10m", *FILE_READS[file_reads])
     server = make_server(*args, *QUIET_MAINTENANCE)
     db, model = "story", Points()
 

@@ -98,10 +98,25 @@ def test_tag_values_key_filters():
 
 
 def test_unsupported_statements_are_named_and_others_still_parse():
-    statements = parse("DROP MEASUREMENT cpu; SHOW DATABASES; SHOW SERIES FROM /x/")
-    assert statements[0] == Unsupported("DROP MEASUREMENT")
+    statements = parse("DELETE FROM cpu; SHOW DATABASES; SHOW CONTINUOUS QUERIES; "
+                       "DROP SERIES FROM cpu")
+    assert statements[0] == Unsupported("DELETE")
     assert isinstance(statements[1], ast.ShowDatabases)
-    assert statements[2] == Unsupported("SHOW SERIES")
+    assert statements[2] == Unsupported("SHOW CONTINUOUS QUERIES")
+    assert statements[3] == Unsupported("DROP SERIES")
+
+
+def test_management_statements_parse():
+    assert parse('CREATE DATABASE "telegraf"') == [ast.CreateDatabase("telegraf")]
+    assert parse("CREATE DATABASE IF NOT EXISTS m WITH DURATION 7d REPLICATION 1 "
+                 "SHARD DURATION 1d NAME week") == [
+        ast.CreateDatabase("m", 7 * 86_400 * 10**9, "week", if_not_exists=True)]
+    assert parse("CREATE RETENTION POLICY r ON m DURATION INF REPLICATION 1 DEFAULT") == [
+        ast.CreateRetentionPolicy("r", "m", None, default=True)]
+    assert parse("DROP DATABASE m; DROP MEASUREMENT cpu") == [
+        ast.DropDatabase("m"), ast.DropMeasurement("cpu")]
+    [cardinality] = parse("SHOW TAG VALUES EXACT CARDINALITY ON m FROM cpu WITH KEY = host")
+    assert (cardinality.of, cardinality.exact, cardinality.database) == ("tag values", True, "m")
 
 
 @pytest.mark.parametrize("text, message", [

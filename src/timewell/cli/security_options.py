@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from timewell.auth import TokenFile
+from timewell.duration import parse_duration_ns
+from timewell.storage.snapshot import parse_memory_threshold
 
 OPENABLE = ("health", "ping", "metrics")
 
@@ -28,6 +30,14 @@ _OPTIONS = [
     click.option("--max-query-result-bytes", type=int, default=100 * 1024 * 1024,
                  show_default=True, envvar=_env("MAX_QUERY_RESULT_BYTES"),
                  help="Refuse query results larger than this (Arrow size, before rendering)."),
+    click.option("--exec-mem-pool-bytes", default="20%", show_default=True,
+                 envvar=_env("EXEC_MEM_POOL_BYTES"),
+                 help="Memory a query's sorts, joins and aggregations may hold before spilling "
+                      "to disk (e.g. 20%, 2GiB); past it even then, the query fails (422)."),
+    click.option("--query-timeout", default="5m", show_default=True,
+                 envvar=_env("QUERY_TIMEOUT"),
+                 help="Stop a query running longer than this (408); requests may ask for "
+                      "less with `timeout`. 0: no limit."),
     click.option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path), default=None,
                  envvar=_env("TLS_CERT"), help="Serve HTTPS with this PEM certificate (chain)."),
     click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -40,10 +50,10 @@ def security_options(command):
 
     @functools.wraps(command)
     def callback(*args, admin_token_file: Path | None, disable_authz: str,
-                 max_query_result_bytes: int, tls_cert: Path | None, tls_key: Path | None,
-                 **kwargs):
+                 max_query_result_bytes: int, exec_mem_pool_bytes: str, query_timeout: str,
+                 tls_cert: Path | None, tls_key: Path | None, **kwargs):
         security = security_settings(admin_token_file, disable_authz, max_query_result_bytes,
-                                     tls_cert, tls_key)
+                                     tls_cert, tls_key, query_timeout, exec_mem_pool_bytes)
         return command(*args, security=security, **kwargs)
 
     for option in reversed(_OPTIONS):
@@ -53,7 +63,8 @@ def security_options(command):
 
 def security_settings(admin_token_file: Path | None, disable_authz: str,
                       max_query_result_bytes: int, tls_cert: Path | None,
-                      tls_key: Path | None) -> dict:
+                      tls_key: Path | None, query_timeout: str = "5m",
+                      exec_mem_pool_bytes: str = "20%") -> dict:
     opened = frozenset(name.strip().lower() for name in disable_authz.split(",") if name.strip())
     unknown = sorted(opened - set(OPENABLE))
     if unknown:
@@ -61,6 +72,16 @@ def security_settings(admin_token_file: Path | None, disable_authz: str,
                                  f"{', '.join(OPENABLE)}", param_hint="--disable-authz")
     if max_query_result_bytes <= 0:
         raise click.BadParameter("must be positive", param_hint="--max-query-result-bytes")
+    try:
+        timeout_ns = 0 if query_timeout.strip() == "0" else parse_duration_ns(query_timeout)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--query-timeout") from None
+    try:
+        pool = parse_memory_threshold(exec_mem_pool_bytes)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--exec-mem-pool-bytes") from None
+    if pool <= 0:
+        raise click.BadParameter("must be positive", param_hint="--exec-mem-pool-bytes")
     if admin_token_file is not None:
         admin_token_file = admin_token_file.expanduser()
         try:
@@ -80,6 +101,8 @@ def security_settings(admin_token_file: Path | None, disable_authz: str,
         "admin_token_file": admin_token_file,
         "disable_authz": opened,
         "max_query_result_bytes": max_query_result_bytes,
+        "query_timeout_s": timeout_ns / 1e9 if timeout_ns else None,
+        "exec_mem_pool_bytes": pool,
         "tls_cert": tls_cert.expanduser() if tls_cert else None,
         "tls_key": tls_key.expanduser() if tls_key else None,
     }

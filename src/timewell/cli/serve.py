@@ -110,10 +110,12 @@ def run(settings: Settings) -> None:
     from timewell.server.flight import FlightEndpoint
     from timewell.server.portshare import port_sharing_protocol
     from timewell.server.protocol import MAX_HEAD_BYTES, http_protocol
+    from timewell.storage.heap import use_system_allocator
     from timewell.storage.oplog import CorruptLog
 
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    use_system_allocator()  # before any Arrow memory is allocated (storage/heap.py says why)
     try:
         node = Node(settings)
     except CorruptLog as e:  # a damaged catalog or index: say which file and what to do

@@ -34,6 +34,16 @@ _OPTIONS = [
     click.option("--force-snapshot-mem-threshold", default="5%", show_default=True,
                  envvar=_env("FORCE_SNAPSHOT_MEM_THRESHOLD"),
                  help="Snapshot earlier when buffered data passes this (e.g. 5%, 512MiB)."),
+    click.option("--parquet-mem-cache-size", default="20%", show_default=True,
+                 envvar=_env("PARQUET_MEM_CACHE_SIZE"),
+                 help="Memory for decoded row groups of recent Parquet files, kept for "
+                      "repeated queries (e.g. 20%, 512MiB)."),
+    click.option("--parquet-mem-cache-query-path-duration", default="5h", show_default=True,
+                 envvar=_env("PARQUET_MEM_CACHE_QUERY_PATH_DURATION"),
+                 help="Cache what queries read from files with rows newer than this."),
+    click.option("--disable-parquet-mem-cache", is_flag=True,
+                 envvar=_env("DISABLE_PARQUET_MEM_CACHE"),
+                 help="Read Parquet files for every query (no decoded row groups kept)."),
     click.option("--maintenance-interval", default="30s", show_default=True,
                  envvar=_env("MAINTENANCE_INTERVAL"),
                  help="How often retention, hard deletes and compaction run."),
@@ -51,8 +61,9 @@ def storage_options(command):
 
 def storage_settings(bucket, aws_endpoint, aws_access_key_id, aws_secret_access_key,
                      aws_default_region, aws_allow_http, gen1_duration, wal_snapshot_size,
-                     force_snapshot_mem_threshold, maintenance_interval,
-                     hard_delete_default_duration) -> StorageSettings:
+                     force_snapshot_mem_threshold, parquet_mem_cache_size,
+                     parquet_mem_cache_query_path_duration, disable_parquet_mem_cache,
+                     maintenance_interval, hard_delete_default_duration) -> StorageSettings:
     """The flags as settings; click.BadParameter naming the flag for any bad value."""
     gen1 = _parsed(parse_duration_ns, gen1_duration, "--gen1-duration")
     if gen1 < 60_000_000_000:
@@ -68,6 +79,10 @@ def storage_settings(bucket, aws_endpoint, aws_access_key_id, aws_secret_access_
                                                 "--force-snapshot-mem-threshold"),
         hard_delete_default_duration_ns=_parsed(parse_duration_ns, hard_delete_default_duration,
                                                 "--hard-delete-default-duration"),
+        parquet_cache_bytes=0 if disable_parquet_mem_cache else _parsed(
+            parse_memory_threshold, parquet_mem_cache_size, "--parquet-mem-cache-size"),
+        parquet_cache_recent_ns=_parsed(parse_duration_ns, parquet_mem_cache_query_path_duration,
+                                        "--parquet-mem-cache-query-path-duration"),
         maintenance_interval_s=_parsed(parse_duration_ns, maintenance_interval,
                                        "--maintenance-interval") / 1e9,
     )

@@ -12,16 +12,24 @@ import threading
 from collections.abc import Callable
 
 import pyarrow as pa
-from datafusion import Expr, SessionConfig, SessionContext, udtf
+from datafusion import Expr, RuntimeEnvBuilder, SessionConfig, SessionContext, udtf
 from datafusion.catalog import Table
 
 from timewell.catalog import Catalog
 from timewell.errors import InvalidRequest, LimitExceeded
 from timewell.query import schema_info
+from timewell.query.control import QueryControl, no_limit
 from timewell.query.log import QueryLog
 from timewell.query.table_scan import MergedZones
-from timewell.query.tables import DatabaseSchema, FixedSchema, QueryState, guarded
+from timewell.query.tables import (
+    DatabaseSchema,
+    FixedSchema,
+    QueryState,
+    guarded,
+    stored_dataset,
+)
 from timewell.storage.data import StoredData
+from timewell.storage.series_index import Constraints
 
 SystemTable = Callable[[str], pa.Table]
 """Builds a system table's contents for the queried database."""
@@ -33,6 +41,13 @@ TableFunction = Callable[[str, list], Table]
 
 class QueryError(InvalidRequest):
     """DataFusion refused or failed the query; the message is DataFusion's."""
+
+
+class QueryOutOfMemory(LimitExceeded):
+    def __init__(self, message: str, limit: int | None) -> None:
+        super().__init__(f"the query needs more memory than its pool of {limit} bytes "
+                         f"(--exec-mem-pool-bytes) even after spilling to disk: narrow it, "
+                         f"or raise the limit ({message})")
 
 
 class ResultTooLarge(LimitExceeded):
@@ -63,6 +78,8 @@ class QueryEngine:
         self._system_tables: dict[str, SystemTable] = {}
         self._table_functions: dict[str, TableFunction] = {}
         self.max_result_bytes: int | None = None
+        self.timeout_s: float | None = None  # --query-timeout
+        self.memory_pool_bytes: int | None = None  # --exec-mem-pool-bytes, per query
         self._pool_lock = threading.Lock()
         self._merged_zones = MergedZones()  # overlapping sources, merged, between queries
         self._idle: dict[str, list[tuple[SessionContext, QueryState]]] = {}
@@ -76,7 +93,7 @@ class QueryEngine:
         self._idle.clear()
 
     def sql(self, database: str, query: str, params: dict | None = None, *,
-            log_as: str | None = "sql") -> pa.Table:
+            log_as: str | None = "sql", control: QueryControl | None = None) -> pa.Table:
         """Run `query` against `database`; DatabaseNotFound or QueryError on failure.
 
         `log_as` is the query type `system.queries` records; None for SQL run on behalf of
@@ -84,16 +101,37 @@ class QueryEngine:
         call it from a worker thread."""
         if database != INTERNAL_DATABASE:
             self._catalog.database(database)
+        control = control or self.control()
         if log_as is None:
-            return self._execute(database, _rewrite_show(query), params)
+            return self._execute(database, _rewrite_show(query), params, control)
         record = self.log.start(log_as, query, database)
         try:
-            result = self._execute(database, _rewrite_show(query), params)
+            result = self._execute(database, _rewrite_show(query), params, control)
         except Exception:
             self.log.finish(record, success=False)
             raise
         self.log.finish(record, success=True)
         return result
+
+    def control(self, timeout_s: float | None = None) -> QueryControl:
+        """A query's control: `timeout_s` (the --query-timeout when None or above it)."""
+        limit = self.timeout_s
+        if timeout_s is None or (limit is not None and timeout_s > limit):
+            timeout_s = limit
+        return QueryControl(timeout_s)
+
+    def scan(self, database: str, table: str, constraints: Constraints, low: int | None,
+             high: int | None, columns: list[str],
+             control: QueryControl | None = None) -> pa.Table:
+        """A table's rows of the series `constraints` allows within [low, high] (inclusive),
+        one per point, as `columns` — the rows a SQL scan with that filter reads, for callers
+        that compute the rest themselves (InfluxQL's simple statements). Blocking."""
+        with self._data.lease() as lease:
+            dataset = stored_dataset(self._catalog, self._data, lease, database, table,
+                                     self._merged_zones, (control or self.control()).check)
+            if dataset is None:
+                raise QueryError(f"table '{table}' not found in database '{database}'")
+            return dataset.narrowed(constraints, low, high, columns)
 
     def series(self, database: str, table: str) -> pa.Table:
         """The distinct tag sets stored for a live table, tags as strings (null: absent).
@@ -101,10 +139,13 @@ class QueryEngine:
         self._catalog.table(database, table)
         return self._data.series(database, table)
 
-    def _execute(self, database: str, query: str, params: dict | None) -> pa.Table:
+    def _execute(self, database: str, query: str, params: dict | None,
+                 control: QueryControl) -> pa.Table:
         # Our callbacks (tables, table functions) raise errors DataFusion wraps in its own
         # text; they are kept here so the user gets the original error and status.
+        control.check()
         ctx, state = self._checkout(database)
+        state.control = control
         state.lease = self._data.lease()  # keeps the files it reads on the store until done
         try:
             frame = ctx.sql(query, param_values=params) if params else ctx.sql(query)
@@ -112,7 +153,10 @@ class QueryEngine:
         except Exception as e:  # DataFusion raises plain exceptions with a useful message
             if state.errors:
                 raise state.errors[0] from e
-            raise QueryError(_clean_message(e)) from e
+            message = _clean_message(e)
+            if "Resources exhausted" in message or "Not enough memory" in message:
+                raise QueryOutOfMemory(message, self.memory_pool_bytes) from e
+            raise QueryError(message) from e
         except BaseException as e:  # a Rust panic arrives as pyo3's PanicException
             if type(e).__name__ != "PanicException":
                 raise
@@ -139,6 +183,7 @@ class QueryEngine:
             state.lease.release()
         state.lease = None
         state.errors.clear()
+        state.control = no_limit()
         with self._pool_lock:
             idle = self._idle.setdefault(database, [])
             if len(idle) < _IDLE_SESSIONS_PER_DATABASE:
@@ -148,7 +193,12 @@ class QueryEngine:
         config = (SessionConfig()
                   .with_information_schema(False)
                   .with_default_catalog_and_schema("public", "iox"))
-        ctx = SessionContext(config)
+        runtime = None
+        if self.memory_pool_bytes:
+            # Sorts, joins and aggregations spill to disk past it, or fail (422).
+            runtime = (RuntimeEnvBuilder().with_fair_spill_pool(self.memory_pool_bytes)
+                       .with_disk_manager_os())
+        ctx = SessionContext(config, runtime)
         catalog = ctx.catalog("public")
         catalog.register_schema("iox", DatabaseSchema(self._catalog, self._data, state,
                                                       database, self._merged_zones))

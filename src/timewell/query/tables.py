@@ -16,6 +16,7 @@ from datafusion.catalog import SchemaProvider, Table
 
 from timewell.catalog import Catalog
 from timewell.errors import TimewellError
+from timewell.query.control import QueryControl, no_limit
 from timewell.query.table_scan import MergedZones, StoredTableDataset
 from timewell.storage.data import Lease, StoredData
 
@@ -58,6 +59,15 @@ class QueryState:
 
     lease: Lease | None = None  # pins the Parquet files the query reads
     errors: list[Exception] = field(default_factory=list)  # ours, before DataFusion wraps them
+    control: QueryControl = field(default_factory=no_limit)
+
+    def check(self) -> None:
+        """Raise (and remember, for the caller) when the query must stop."""
+        try:
+            self.control.check()
+        except TimewellError as e:
+            self.errors.append(e)
+            raise
 
 
 def guarded(state: QueryState, function: Callable) -> Callable:
@@ -71,6 +81,24 @@ def guarded(state: QueryState, function: Callable) -> Callable:
             raise
 
     return call
+
+
+def stored_dataset(catalog: Catalog, data: StoredData, lease: Lease, database: str, name: str,
+                   zone_cache: MergedZones | None,
+                   check: Callable[[], None]) -> StoredTableDataset | None:
+    """A live table's data as the scan reads it (None: no such table); its files stay
+    readable while `lease` is held."""
+    with catalog.lock:
+        db = catalog.database(database)
+        table = db.live_tables().get(name)
+        if table is None:
+            return None
+        schema = table.arrow_schema()
+        series_key = list(table.series_key)
+        retention_ns = db.retention_period_ns
+    view = lease.view(database, name)
+    cutoff = time.time_ns() - retention_ns if retention_ns is not None else None
+    return StoredTableDataset(view, schema, series_key, data, cutoff, zone_cache, check)
 
 
 class DatabaseSchema(SchemaProvider):
@@ -93,18 +121,9 @@ class DatabaseSchema(SchemaProvider):
         return self._table(name)
 
     def _table(self, name: str) -> Table | None:
-        with self._catalog.lock:
-            db = self._catalog.database(self._database)
-            table = db.live_tables().get(name)
-            if table is None:
-                return None
-            schema = table.arrow_schema()
-            series_key = list(table.series_key)
-            retention_ns = db.retention_period_ns
-        view = self._state.lease.view(self._database, name)
-        cutoff = time.time_ns() - retention_ns if retention_ns is not None else None
-        return Table(StoredTableDataset(view, schema, series_key, self._data.layout, cutoff,
-                                        self._zone_cache))
+        dataset = stored_dataset(self._catalog, self._data, self._state.lease, self._database,
+                                 name, self._zone_cache, self._state.check)
+        return None if dataset is None else Table(dataset)
 
     def table_exist(self, name: str) -> bool:
         return name in self.table_names()

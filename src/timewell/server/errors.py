@@ -17,6 +17,7 @@ from timewell.errors import (
     NotFound,
     Overloaded,
     PayloadTooLarge,
+    TimedOut,
     TimewellError,
     Unavailable,
 )
@@ -31,13 +32,15 @@ _STATUS = [
     (Forbidden, 403),
     (NotFound, 404),
     (NotAllowed, 405),
+    (TimedOut, 408),
     (AlreadyExists, 409),
     (PayloadTooLarge, 413),
     (LimitExceeded, 422),
     (Unavailable, 503),
 ]
 _V2_CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not found",
-             405: "method not allowed", 409: "conflict", 413: "request too large",
+             405: "method not allowed", 408: "request timeout", 409: "conflict",
+             413: "request too large",
              422: "unprocessable entity", 500: "internal error", 503: "unavailable"}
 _ORIGINAL_LINE_BYTES = 20
 

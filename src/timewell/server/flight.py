@@ -26,7 +26,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from timewell.errors import TimewellError
+from timewell.errors import TimedOut, TimewellError
 from timewell.node import Node
 from timewell.query.influxql import InfluxQLEngine, InfluxQLSyntaxError
 from timewell.query.influxql.results import v3_table
@@ -110,6 +110,8 @@ class FlightQueryServer(flight.FlightServerBase):
                     raise flight.FlightServerError(failed.error)
                 return v3_table([s for r in results for s in r.series])
             return self._node.query.sql(request.database, request.query, request.params)
+        except TimedOut as e:
+            raise flight.FlightTimedOutError(str(e)) from None  # gRPC DEADLINE_EXCEEDED
         except (TimewellError, InfluxQLSyntaxError) as e:
             raise flight.FlightServerError(str(e)) from None
         except flight.FlightError:

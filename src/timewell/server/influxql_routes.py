@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import parse_qsl
 
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -16,16 +17,46 @@ from timewell.query.formats import render
 from timewell.query.influxql import InfluxQLEngine, InfluxQLSyntaxError, StatementResult
 from timewell.query.influxql.results import v1_csv, v1_json, v1_json_chunks, v3_table
 from timewell.server.body import read_body
-from timewell.server.query_routes import check_params, json_params, read_v3_query
+from timewell.server.query_routes import (
+    check_params,
+    json_params,
+    read_v3_query,
+    request_timeout,
+    run_query,
+)
 
 _CSV_TYPES = ("application/csv", "text/csv")
 
 
+class NodeManagement:
+    """v1 management statements (`CREATE DATABASE`, `DROP MEASUREMENT`, ...) as the node's
+    own operations; they run in a query's worker thread, the node's coroutines on its loop."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self.loop: asyncio.AbstractEventLoop | None = None  # set by each request
+
+    def create_database(self, name: str, retention_ns: int | None) -> None:
+        self._node.catalog.create_database(name, retention_ns)
+
+    def drop_database(self, name: str) -> None:
+        self._run(self._node.delete_database(name))
+
+    def drop_table(self, database: str, table: str) -> None:
+        self._run(self._node.delete_table(database, table))
+
+    def _run(self, coroutine) -> None:
+        assert self.loop is not None
+        asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+
 def routes(node: Node) -> list[Route]:
     limit = node.settings.max_http_request_size
-    influxql = InfluxQLEngine(node.catalog, node.query)
+    manage = NodeManagement(node)
+    influxql = InfluxQLEngine(node.catalog, node.query, manage)
 
     async def query_v1(request: Request) -> Response:
+        manage.loop = asyncio.get_running_loop()
         args = dict(request.query_params)
         if request.method == "POST":
             content_type = request.headers.get("content-type", "")
@@ -40,16 +71,18 @@ def routes(node: Node) -> list[Route]:
         csv = any(t in request.headers.get("accept", "") for t in _CSV_TYPES)
         chunked = not csv and args.get("chunked", "").lower() == "true"
 
+        control = node.query.control(request_timeout(args.get("timeout")))
+
         def answer() -> tuple[list[StatementResult], bytes | None]:
             # Run and render in one worker thread: large answers never encode on the loop.
             results = influxql.execute(text, args.get("db") or None, params,
-                                       args.get("rp") or None)
+                                       args.get("rp") or None, control)
             if chunked:
                 return results, None
             return results, v1_csv(results, epoch) if csv else v1_json(results, epoch)
 
         try:
-            results, body = await run_in_threadpool(answer)
+            results, body = await run_query(request, control, answer)
         except InfluxQLSyntaxError as e:
             return JSONResponse({"error": str(e)}, 400)
         if chunked:
@@ -60,14 +93,18 @@ def routes(node: Node) -> list[Route]:
         return Response(body, media_type="text/csv" if csv else "application/json")
 
     async def query_v3(request: Request) -> Response:
-        database, text, fmt, params = await read_v3_query(request, limit, "InfluxQL")
+        manage.loop = asyncio.get_running_loop()
+        database, text, fmt, params, timeout = await read_v3_query(request, limit,
+                                                                    "InfluxQL")
+        control = node.query.control(timeout)
+
         def answer() -> bytes:
-            results = influxql.execute(text, database, params)
+            results = influxql.execute(text, database, params, None, control)
             _raise_first_error(results, database)
             return render(v3_table([s for r in results for s in r.series]), fmt)
 
         try:
-            body = await run_in_threadpool(answer)
+            body = await run_query(request, control, answer)
         except InfluxQLSyntaxError as e:
             raise InvalidRequest(str(e)) from None
         return Response(body, media_type=fmt.media_type)

@@ -157,6 +157,18 @@ class _BufferCollector:
                                       labels=["reason"])
         refused.add_metric(["buffer_full"], backpressure.refused)
         yield from (buffered, limit, refused)
+        cache = self._node.parquet_cache
+        if cache is not None:
+            yield GaugeMetricFamily(
+                "timewell_parquet_cache_bytes",
+                "Bytes of decoded Parquet row groups kept for queries (--parquet-mem-cache-size).",
+                value=cache.nbytes)
+            lookups = CounterMetricFamily("timewell_parquet_cache_lookups",
+                                          "Row groups queries asked the Parquet cache for.",
+                                          labels=["result"])
+            lookups.add_metric(["hit"], cache.hits)
+            lookups.add_metric(["miss"], cache.misses)
+            yield lookups
 
 
 class HttpMetricsMiddleware:

@@ -2,35 +2,82 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from typing import TypeVar
+
 import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from timewell.duration import parse_duration_ns
 from timewell.errors import InvalidRequest
 from timewell.node import Node
+from timewell.query.control import QueryControl
 from timewell.query.formats import ResultFormat, render
 from timewell.server.body import read_json_object, str_field
+
+T = TypeVar("T")
 
 
 def routes(node: Node) -> list[Route]:
     limit = node.settings.max_http_request_size
 
     async def query_sql(request: Request) -> Response:
-        database, query, fmt, params = await read_v3_query(request, limit, "SQL")
+        database, query, fmt, params, timeout = await read_v3_query(request, limit, "SQL")
+        control = node.query.control(timeout)
         # One hop to a worker thread for the query and its rendering together.
-        body = await run_in_threadpool(
-            lambda: render(node.query.sql(database, query, params), fmt))
+        body = await run_query(request, control, lambda: render(
+            node.query.sql(database, query, params, control=control), fmt))
         return Response(body, media_type=fmt.media_type)
 
     return [Route("/api/v3/query_sql", query_sql, methods=["GET", "POST"])]
 
 
-async def read_v3_query(request: Request, limit: int,
-                        language: str) -> tuple[str, str, ResultFormat, dict | None]:
-    """`(db, q, format, params)` of a v3 query request: GET with a query string (`params` as
-    URL-encoded JSON) or POST with a JSON body; the format from `format` or `Accept`."""
+async def run_query(request: Request, control: QueryControl, work: Callable[[], T]) -> T:
+    """`work()` (a query) in a worker thread; cancelled when the client goes away."""
+
+    async def watch() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        control.cancel()
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        return await run_in_threadpool(work)
+    finally:
+        watcher.cancel()
+
+
+def request_timeout(value) -> float | None:
+    """The `timeout` a request asks for, in seconds: a number, or a duration such as `30s`
+    (None: the server's --query-timeout)."""
+    if value is None or value == "":
+        return None
+    seconds = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                seconds = parse_duration_ns(value) / 1e9
+            except ValueError:
+                seconds = None
+    if seconds is None or not seconds > 0:
+        raise InvalidRequest(f"'timeout' must be a positive number of seconds or a duration "
+                             f"such as 30s, not {value!r}")
+    return seconds
+
+
+async def read_v3_query(request: Request, limit: int, language: str
+                        ) -> tuple[str, str, ResultFormat, dict | None, float | None]:
+    """`(db, q, format, params, timeout)` of a v3 query request: GET with a query string
+    (`params` as URL-encoded JSON) or POST with a JSON body; the format from `format` or
+    `Accept`."""
     if request.method == "GET":
         args = dict(request.query_params)
         if "params" in args:
@@ -46,7 +93,8 @@ async def read_v3_query(request: Request, limit: int,
     fmt_text = str_field(args, "format", required=False)
     fmt = (ResultFormat.parse(fmt_text) if fmt_text
            else ResultFormat.from_accept(request.headers.get("accept")))
-    return database, query, fmt, check_params(args.get("params"))
+    return (database, query, fmt, check_params(args.get("params")),
+            request_timeout(args.get("timeout")))
 
 
 def json_params(text: str) -> dict:

@@ -14,11 +14,13 @@ written to Parquet, and `release`s it once the Parquet files are in the index.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -42,36 +44,82 @@ class Run:
     order: int  # the newest WAL sequence among its rows: a later run's rows win
     min_time_ns: int
     max_time_ns: int
-    series: SeriesIndex
     # Never reused: names this run (its rows never change) in caches of derived data.
     serial: int = field(default_factory=lambda: next(_RUN_SERIALS))
+    # Read for one query only (a Parquet row group not cached): an index would not pay.
+    transient: bool = False
 
     @classmethod
-    def of(cls, data: pa.Table, order: int) -> Run:
+    def of(cls, data: pa.Table, order: int, transient: bool = False) -> Run:
         times = data.column("time")
         low, high = pc.min_max(times).values()
         return cls(data, order, low.cast(pa.int64()).as_py(), high.cast(pa.int64()).as_py(),
-                   SeriesIndex.of(data))
+                   transient=transient)
+
+    @functools.cached_property
+    def series(self) -> SeriesIndex:
+        """Where each series' rows are; built by the first query that narrows by tags."""
+        return SeriesIndex.of(self.data)
 
     def rows(self, constraints: Constraints, low: int | None, high: int | None) -> pa.Table:
         """The rows of the series allowed by `constraints` within [low, high] (inclusive)."""
-        ranges = self.series.ranges(constraints)
-        if ranges is None:
-            data = self.data
-        elif not ranges:
+        cut_time = (low is not None and low > self.min_time_ns) or (
+            high is not None and high < self.max_time_ns)
+        if self.transient and constraints:
+            return self.data.filter(_mask(self.data, constraints, low if cut_time else None,
+                                          high if cut_time else None))
+        ranges = self.series.ranges(constraints) if constraints else None
+        if ranges is None:  # every series
+            if not cut_time:
+                return self.data
+            return self.data.filter(_mask(self.data, {}, low, high))
+        if cut_time:
+            # Within a series rows are sorted by time: the range is two binary searches.
+            times = self._times
+            cut = []
+            for a, b in ranges:
+                start = a if low is None else a + int(np.searchsorted(times[a:b], low, "left"))
+                end = b if high is None else a + int(np.searchsorted(times[a:b], high, "right"))
+                if start < end:
+                    cut.append((start, end))
+            ranges = cut
+        if not ranges:
             return self.data.slice(0, 0)
-        else:
-            data = pa.concat_tables([self.data.slice(a, b - a) for a, b in ranges])
-        if (low is None or low <= self.min_time_ns) and (high is None or high >= self.max_time_ns):
-            return data
-        times = data.column("time").cast(pa.int64())
-        mask = None
-        if low is not None:
-            mask = pc.greater_equal(times, low)
-        if high is not None:
-            below = pc.less_equal(times, high)
-            mask = below if mask is None else pc.and_(mask, below)
-        return data.filter(mask)
+        if len(ranges) == 1:
+            return self.data.slice(ranges[0][0], ranges[0][1] - ranges[0][0])
+        if ranges[-1][1] - ranges[0][0] == sum(b - a for a, b in ranges):  # contiguous
+            return self.data.slice(ranges[0][0], ranges[-1][1] - ranges[0][0])
+        # One gather, not a table of many slices (a region's hosts are scattered).
+        return self.data.take(np.concatenate([np.arange(a, b) for a, b in ranges]))
+
+    @functools.cached_property
+    def _times(self) -> np.ndarray:
+        return self.data.column("time").cast(pa.int64()).to_numpy()
+
+
+def _mask(data: pa.Table, constraints: Constraints, low: int | None,
+          high: int | None) -> pa.Array | pa.ChunkedArray:
+    """Where `data`'s rows satisfy the constraints and lie within [low, high]."""
+    terms = []
+    for tag, values in constraints.items():
+        if tag not in data.column_names:  # every row lacks the tag
+            terms.append(pa.array(np.full(data.num_rows, None in values)))
+            continue
+        column = data.column(tag)
+        named = pa.array(sorted(v for v in values if v is not None), pa.string())
+        term = pc.fill_null(pc.is_in(column, value_set=named), False)
+        if None in values:
+            term = pc.or_(term, pc.is_null(column))
+        terms.append(term)
+    times = data.column("time").cast(pa.int64())
+    if low is not None:
+        terms.append(pc.greater_equal(times, low))
+    if high is not None:
+        terms.append(pc.less_equal(times, high))
+    mask = terms[0] if terms else pa.array(np.ones(data.num_rows, dtype=bool))
+    for term in terms[1:]:
+        mask = pc.and_(mask, term)
+    return mask
 
 
 class TableBuffer:

@@ -10,15 +10,18 @@ only once no lease pins them (`unpinned`), however long the query runs.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from timewell.storage.buffer import Generation, QueryableBuffer, Run
 from timewell.storage.objectstore import ObjectStore
+from timewell.storage.parquet_cache import ParquetCache
 from timewell.storage.parquet_index import ParquetFile, ParquetIndex
 from timewell.storage.parquet_layout import ParquetLayout
 from timewell.storage.series_index import SeriesIndex
@@ -54,14 +57,19 @@ class Lease:
 
 
 class StoredData:
-    def __init__(self, buffer: QueryableBuffer, index: ParquetIndex, store: ObjectStore) -> None:
+    def __init__(self, buffer: QueryableBuffer, index: ParquetIndex, store: ObjectStore,
+                 cache: ParquetCache | None = None) -> None:
         self.buffer = buffer
+        self.cache = cache  # decoded row groups of recent files; None: always read
         self.index = index
         self.store = store
         # The index's own lock: a reader taking a view sees a committed change and the buffer
         # generations it released together, or neither.
         self._lock = index.lock
         self._pins: Counter[str] = Counter()
+        # Counts committed changes: what was derived from the sources before one (merged
+        # overlaps) names runs and files that may be gone, and is dropped.
+        self.generation = 0
         self._layouts: dict[str, ParquetLayout] = {}  # footers read once, by path
         self._file_series: dict[str, pa.Table] = {}  # each file's series, read once, by path
         self._series: dict[tuple[str, str], tuple[list, pa.Table]] = {}  # (parts, distinct)
@@ -96,11 +104,14 @@ class StoredData:
         covers in the same step (blocking I/O)."""
 
         def applied() -> None:
+            self.generation += 1
             if generations:
                 self.buffer.release(generations)
             for path in op.get("removed", ()):
                 self._layouts.pop(path, None)
                 self._file_series.pop(path, None)
+            if self.cache is not None:
+                self.cache.forget(op.get("removed", ()))
 
         self.index.commit(op, applied)
 
@@ -112,6 +123,47 @@ class StoredData:
                                                             self._filesystem)
             layout = self._layouts[file.path] = ParquetLayout.of(fragment)
         return layout
+
+    def row_groups(self, file: ParquetFile, groups: list[int] | None,
+                   columns: list[str] | None = None) -> list[Run]:
+        """Row groups of `file` (None: all) as runs, from the cache or read (blocking I/O):
+        all columns when the file is cached, else `columns` (None: all). Every row group of
+        our files is sorted by series key then time, one row per point."""
+        layout = self.layout(file)
+        wanted = range(len(layout.row_groups)) if groups is None else groups
+        cache = self.cache if self.cached(file) else None
+        if cache is None and columns is not None:
+            present = set(layout.fragment.physical_schema.names)
+            columns = [c for c in columns if c in present]
+        else:
+            columns = None
+        runs: list[Run] = []
+        missing: list[int] = []
+        for group in wanted:
+            run = cache.get(file.path, group) if cache is not None else None
+            runs.append(run)
+            if run is None:
+                missing.append(group)
+        if not missing:
+            return runs
+        source = self._filesystem.open_input_file(self._root + file.path)
+        with pq.ParquetFile(source, metadata=layout.fragment.metadata) as reader:
+            data = reader.read_row_groups(missing, columns=columns)
+        if cache is None:  # read for this query only: one run, filtered rather than indexed
+            return [Run.of(data, file.order, transient=True)]
+        offset = 0
+        for group in missing:
+            rows = layout.row_groups[group].rows
+            run = Run.of(data.slice(offset, rows), file.order)
+            offset += rows
+            cache.put(file.path, group, run)
+            runs[runs.index(None)] = run
+        return runs
+
+    def cached(self, file: ParquetFile) -> bool:
+        """Whether what queries read of `file` is kept in the cache (it is recent enough)."""
+        return (self.cache is not None
+                and file.max_time_ns >= time.time_ns() - self.cache.recent_ns)
 
     def remember_series(self, file: ParquetFile, series: pa.Table) -> None:
         """The series of a file just written (its writer knows them: no need to read)."""

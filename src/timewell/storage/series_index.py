@@ -39,7 +39,8 @@ class SeriesIndex:
         return cls(tags, np.append(starts, n))
 
     def ranges(self, constraints: Constraints) -> list[tuple[int, int]] | None:
-        """Row ranges of the series that can satisfy `constraints`; None means every row."""
+        """Row ranges of the series that can satisfy `constraints`, one per series (its rows
+        sorted by time), in row order; None means every row."""
         wanted = {tag: values for tag, values in constraints.items()
                   if tag in self.tags.column_names}
         absent = [tag for tag in constraints if tag not in self.tags.column_names]
@@ -47,20 +48,30 @@ class SeriesIndex:
             return []
         if not wanted:
             return None
-        mask = None
+        series = None
         for tag, values in wanted.items():
-            match = pc.is_in(self.tags.column(tag), value_set=pa.array(sorted(values, key=str),
-                                                                        pa.string()))
-            mask = match if mask is None else pc.and_(mask, match)
-        series = np.flatnonzero(pc.fill_null(mask, False).to_numpy(zero_copy_only=False))
-        ranges: list[tuple[int, int]] = []
-        for i in series:
-            start, end = int(self.starts[i]), int(self.starts[i + 1])
-            if ranges and ranges[-1][1] == start:
-                ranges[-1] = (ranges[-1][0], end)
-            else:
-                ranges.append((start, end))
-        return ranges
+            found = np.concatenate([self._positions(tag).get(v, _NONE) for v in values])
+            series = found if series is None else np.intersect1d(series, found)
+        series = np.unique(series)
+        return list(zip(self.starts[series].tolist(), self.starts[series + 1].tolist(),
+                        strict=True))
+
+    def _positions(self, tag: str) -> dict:
+        """Each value of `tag` (None: absent) -> the series having it; built once."""
+        cache = self.__dict__.setdefault("_by_value", {})
+        positions = cache.get(tag)
+        if positions is None:
+            column = self.tags.column(tag)
+            grouped = pa.table({"v": column, "i": pa.array(np.arange(len(column)))}).group_by(
+                "v", use_threads=False).aggregate([("i", "list")])
+            positions = {v: np.asarray(i, dtype=np.int64) for v, i in zip(
+                grouped.column("v").to_pylist(), grouped.column("i_list").to_pylist(),
+                strict=True)}
+            cache[tag] = positions
+        return positions
+
+
+_NONE = np.array([], dtype=np.int64)
 
 
 def _codes(column: pa.ChunkedArray) -> pa.Array:

@@ -167,8 +167,64 @@ class ShowFieldKeys:
     offset: int = 0
 
 
+@dataclass
+class ShowSeries:
+    database: str | None = None
+    sources: list[Measurement] = field(default_factory=list)
+    condition: Expr | None = None
+    limit: int = 0
+    offset: int = 0
+
+
+@dataclass
+class ShowCardinality:
+    """SHOW SERIES / MEASUREMENT / TAG VALUES [EXACT] CARDINALITY (answered exactly)."""
+
+    of: str  # series, measurement, tag values
+    exact: bool
+    database: str | None = None
+    sources: list[Measurement] = field(default_factory=list)
+    keys: ShowTagValues | None = None  # TAG VALUES: which keys
+
+
+@dataclass
+class ShowUsers:
+    pass
+
+
+# -- statements that change things (v1 management)
+
+
+@dataclass
+class CreateDatabase:
+    name: str
+    duration_ns: int | None = None  # WITH DURATION; None: keep data forever
+    policy: str | None = None  # WITH NAME: the default retention policy's name
+    if_not_exists: bool = False
+
+
+@dataclass
+class DropDatabase:
+    name: str
+
+
+@dataclass
+class DropMeasurement:
+    name: str
+
+
+@dataclass
+class CreateRetentionPolicy:
+    name: str
+    database: str
+    duration_ns: int | None  # None: INF
+    default: bool = False
+
+
 Statement = (SelectStatement | ShowDatabases | ShowRetentionPolicies | ShowMeasurements
-             | ShowTagKeys | ShowTagValues | ShowFieldKeys)
+             | ShowTagKeys | ShowTagValues | ShowFieldKeys | ShowSeries | ShowCardinality
+             | ShowUsers | CreateDatabase | DropDatabase | DropMeasurement
+             | CreateRetentionPolicy)
 
 
 def walk(expr: Expr):

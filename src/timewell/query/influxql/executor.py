@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Protocol
 
 import pyarrow as pa
 
 from timewell.catalog import Catalog, DatabaseNotFound
-from timewell.errors import TimewellError
+from timewell.errors import TimedOut, TimewellError
+from timewell.query.control import QueryCancelled, QueryControl
 from timewell.query.engine import QueryEngine
 from timewell.query.influxql import ast
 from timewell.query.influxql.parser import Unsupported, parse
@@ -18,29 +20,48 @@ from timewell.query.influxql.show import Shows, check_database
 from timewell.query.influxql.timerange import InfluxQLError
 
 
+class Management(Protocol):
+    """What v1 management statements change (`CREATE DATABASE`, `DROP MEASUREMENT`, ...):
+    the node's own operations, called from the worker thread running the statement."""
+
+    def create_database(self, name: str, retention_ns: int | None) -> None: ...
+
+    def drop_database(self, name: str) -> None: ...
+
+    def drop_table(self, database: str, table: str) -> None: ...
+
+
 class InfluxQLEngine:
     """InfluxQL over the node's catalog and SQL engine."""
 
-    def __init__(self, catalog: Catalog, query: QueryEngine) -> None:
+    def __init__(self, catalog: Catalog, query: QueryEngine,
+                 manage: Management | None = None) -> None:
         self._catalog = catalog
         self._query = query
+        self._manage = manage
 
     def execute(self, text: str, database: str | None = None, params: dict | None = None,
-                retention_policy: str | None = None) -> list[StatementResult]:
+                retention_policy: str | None = None,
+                control: QueryControl | None = None) -> list[StatementResult]:
         """Every statement's result; InfluxQLSyntaxError (before anything runs) for bad text.
 
         A failing statement carries its error, and the statements after it are not run, as in
         InfluxDB 1.x. Blocking: call it from a worker thread."""
         statements = parse(text, params)
         now_ns = time.time_ns()
+        control = control or self._query.control()
         record = self._query.log.start("influxql", text, database or "")
         results: list[StatementResult] = []
         for statement_id, statement in enumerate(statements):
             try:
-                series = self._statement(statement, database, retention_policy, now_ns)
+                series = self._statement(statement, database, retention_policy, now_ns,
+                                         control)
             except DatabaseNotFound as e:
                 results.append(StatementResult(statement_id, error=_not_found(e, database)))
                 break
+            except (TimedOut, QueryCancelled):
+                self._query.log.finish(record, success=False)
+                raise  # the whole request stops: 408, or nobody is waiting
             except (InfluxQLError, TimewellError, re.error) as e:
                 results.append(StatementResult(statement_id, error=str(e)))
                 break
@@ -48,20 +69,31 @@ class InfluxQLEngine:
         self._query.log.finish(record, success=all(r.error is None for r in results))
         return results
 
-    def _run_sql(self, database: str, sql: str) -> pa.Table:
-        return self._query.sql(database, sql, log_as=None)
+    def _statement(self, statement, database: str | None, rp: str | None, now_ns: int,
+                   control: QueryControl) -> list[Series]:
+        def run_sql(database: str, sql: str) -> pa.Table:
+            return self._query.sql(database, sql, log_as=None, control=control)
 
-    def _statement(self, statement, database: str | None, rp: str | None,
-                   now_ns: int) -> list[Series]:
-        shows = Shows(self._catalog, self._run_sql, self._query.series, now_ns)
+        def scan(*args) -> pa.Table:
+            return self._query.scan(*args, control=control)
+
+        shows = Shows(self._catalog, run_sql, self._query.series, now_ns)
         if isinstance(statement, Unsupported):
             raise InfluxQLError(f"the InfluxQL statement {statement.name} is not supported")
         if isinstance(statement, ast.ShowDatabases):
             return shows.databases()
         if isinstance(statement, ast.SelectStatement):
             return run_select(statement, self._sources(statement.sources, database, rp),
-                              self._run_sql, now_ns)
+                              run_sql, now_ns, scan)
+        if isinstance(statement, ast.ShowUsers):
+            return [Series(None, {}, ["user", "admin"], [])]  # tokens, not users, here
+        if isinstance(statement, MANAGEMENT):
+            return self._manage_statement(statement, database, rp)
         target = v1_database(check_database(statement.database or database), rp)
+        if isinstance(statement, ast.ShowSeries):
+            return shows.series(statement, target)
+        if isinstance(statement, ast.ShowCardinality):
+            return shows.cardinality(statement, target)
         if isinstance(statement, ast.ShowRetentionPolicies):
             return shows.retention_policies(check_database(statement.database or database))
         if isinstance(statement, ast.ShowMeasurements):
@@ -73,6 +105,34 @@ class InfluxQLEngine:
         if isinstance(statement, ast.ShowFieldKeys):
             return shows.field_keys(statement, target)
         raise InfluxQLError(f"unsupported statement {type(statement).__name__}")
+
+    def _manage_statement(self, statement, database: str | None,
+                          rp: str | None) -> list[Series]:
+        """As 1.x: creating what exists and dropping what does not are no-ops."""
+        if self._manage is None:
+            raise InfluxQLError(f"{type(statement).__name__} is not available here")
+        names = {db.name for db in self._catalog.live_databases()}
+        if isinstance(statement, ast.CreateDatabase):
+            if statement.name not in names:
+                self._manage.create_database(statement.name, statement.duration_ns)
+        elif isinstance(statement, ast.CreateRetentionPolicy):
+            if statement.database not in names:
+                raise InfluxQLError(f"database not found: {statement.database}")
+            target = v1_database(statement.database, statement.name)
+            if target not in names:
+                self._manage.create_database(target, statement.duration_ns)
+        elif isinstance(statement, ast.DropDatabase):
+            # With its retention policies, which are databases of their own here.
+            for name in sorted(names):
+                if name == statement.name or name.startswith(statement.name + "/"):
+                    self._manage.drop_database(name)
+        elif isinstance(statement, ast.DropMeasurement):
+            target = v1_database(check_database(database), rp)
+            with self._catalog.lock:
+                tables = self._catalog.database(target).live_tables()
+            if statement.name in tables:
+                self._manage.drop_table(target, statement.name)
+        return []
 
     def _sources(self, measurements: list[ast.Measurement], database: str | None,
                  rp: str | None) -> list[Source]:
@@ -91,6 +151,10 @@ class InfluxQLEngine:
             for table in matched:
                 sources.setdefault((name, table), Source(name, table, tables[table]))
         return list(sources.values())
+
+
+MANAGEMENT = (ast.CreateDatabase, ast.CreateRetentionPolicy, ast.DropDatabase,
+              ast.DropMeasurement)
 
 
 def v1_database(db: str, rp: str | None) -> str:

@@ -20,7 +20,8 @@ _STATEMENT_WORDS = {
     "POLICIES", "POLICY", "PRIVILEGES", "QUERIES", "QUERY", "RETENTION", "SERIES", "SHARD",
     "SHARDS", "STATS", "SUBSCRIPTION", "SUBSCRIPTIONS", "TAG", "USER", "USERS", "VALUES",
 }
-_SHOW_SUPPORTED = ("DATABASES", "MEASUREMENTS", "TAG", "FIELD", "RETENTION")
+_SHOW_SUPPORTED = ("DATABASES", "MEASUREMENTS", "TAG", "FIELD", "RETENTION", "SERIES",
+                   "MEASUREMENT", "USERS")
 _FILL_KINDS = ("NULL", "NONE", "PREVIOUS", "LINEAR")
 # Binary operator precedence, lowest first (as InfluxQL's Go parser has it).
 _PRECEDENCE = {
@@ -128,6 +129,23 @@ class Parser:
             if self._tok.is_keyword(*_SHOW_SUPPORTED):
                 return self._show()
             return self._unsupported("SHOW")
+        if tok.is_keyword("CREATE"):
+            self._advance()
+            if self._tok.is_keyword("DATABASE"):
+                self._advance()
+                return self._create_database()
+            if self._tok.is_keyword("RETENTION"):
+                self._advance()
+                self._expect_keyword("POLICY")
+                return self._create_retention_policy()
+            return self._unsupported("CREATE")
+        if tok.is_keyword("DROP"):
+            self._advance()
+            if self._accept_keyword("DATABASE"):
+                return ast.DropDatabase(self._ident("database name"))
+            if self._accept_keyword("MEASUREMENT"):
+                return ast.DropMeasurement(self._ident("measurement name"))
+            return self._unsupported("DROP")
         if tok.is_keyword(*_STATEMENT_STARTS):
             return self._unsupported(self._advance().text.upper())
         raise self._error(", ".join(_STATEMENT_STARTS))
@@ -298,9 +316,67 @@ class Parser:
 
     # -- SHOW
 
+    def _create_database(self) -> ast.CreateDatabase:
+        if_not_exists = False
+        if self._accept_keyword("IF"):
+            self._expect_keyword("NOT")
+            self._expect_keyword("EXISTS")
+            if_not_exists = True
+        stmt = ast.CreateDatabase(self._ident("database name"), if_not_exists=if_not_exists)
+        if self._accept_keyword("WITH"):
+            while True:
+                if self._accept_keyword("DURATION"):
+                    stmt.duration_ns = self._policy_duration()
+                elif self._accept_keyword("REPLICATION"):
+                    self._integer("integer")
+                elif self._accept_keyword("SHARD"):
+                    self._expect_keyword("DURATION")
+                    self._duration("duration")
+                elif self._accept_keyword("NAME"):
+                    stmt.policy = self._ident("retention policy name")
+                else:
+                    break
+        return stmt
+
+    def _create_retention_policy(self) -> ast.CreateRetentionPolicy:
+        name = self._ident("retention policy name")
+        self._expect_keyword("ON")
+        database = self._ident("database name")
+        self._expect_keyword("DURATION")
+        stmt = ast.CreateRetentionPolicy(name, database, self._policy_duration())
+        self._expect_keyword("REPLICATION")
+        self._integer("integer")
+        while True:
+            if self._accept_keyword("SHARD"):
+                self._expect_keyword("DURATION")
+                self._duration("duration")
+            elif self._accept_keyword("DEFAULT"):
+                stmt.default = True
+            else:
+                return stmt
+
+    def _policy_duration(self) -> int | None:
+        """A retention policy's DURATION: a duration, or INF (keep forever)."""
+        if self._tok.kind is Kind.IDENT and self._tok.text.upper() == "INF":
+            self._advance()
+            return None
+        return self._duration("duration") or None
+
     def _show(self) -> ast.Statement:
         if self._accept_keyword("DATABASES"):
             return ast.ShowDatabases()
+        if self._accept_keyword("USERS"):
+            return ast.ShowUsers()
+        if self._accept_keyword("SERIES"):
+            if self._tok.is_keyword("EXACT", "CARDINALITY"):
+                return self._cardinality("series")
+            series = ast.ShowSeries(self._on())
+            series.sources = self._from()
+            series.condition = self._where()
+            series.limit, series.offset = self._limit_offset()
+            return series
+        if self._accept_keyword("MEASUREMENT"):
+            return self._cardinality("measurement")
         if self._accept_keyword("RETENTION"):
             self._expect_keyword("POLICIES")
             return ast.ShowRetentionPolicies(self._on())
@@ -320,6 +396,8 @@ class Parser:
             stmt.limit, stmt.offset = self._limit_offset()
             return stmt
         self._expect_keyword("VALUES")
+        if self._tok.is_keyword("EXACT", "CARDINALITY"):
+            return self._cardinality("tag values")
         values = ast.ShowTagValues(self._on())
         values.sources = self._from()
         self._expect_keyword("WITH")
@@ -328,6 +406,19 @@ class Parser:
         values.condition = self._where()
         values.limit, values.offset = self._limit_offset()
         return values
+
+    def _cardinality(self, of: str) -> ast.ShowCardinality:
+        exact = self._accept_keyword("EXACT")
+        self._expect_keyword("CARDINALITY")
+        stmt = ast.ShowCardinality(of, exact, self._on())
+        stmt.sources = self._from()
+        if of == "tag values":
+            keys = ast.ShowTagValues()
+            self._expect_keyword("WITH")
+            self._expect_keyword("KEY")
+            self._tag_key_filter(keys)
+            stmt.keys = keys
+        return stmt
 
     def _on(self) -> str | None:
         return self._ident("database name") if self._accept_keyword("ON") else None

@@ -8,6 +8,7 @@ optionally chunked) or CSV; InfluxDB 3 answers InfluxQL with one table whose fir
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 from collections.abc import Iterator
@@ -88,8 +89,9 @@ def _v1_series(series: Series, epoch: str | None, values: list[list]) -> dict:
     body["columns"] = series.columns
     timed = bool(series.columns) and series.columns[0] == "time"
     unit = EPOCH_UNITS_NS.get(epoch) if epoch else None
-    body["values"] = [_v1_row(row, timed, unit) for row in values]
-    return body
+    if values or not series.columns or series.columns[0] == "time":
+        body["values"] = [_v1_row(row, timed, unit) for row in values]
+    return body  # a SHOW with nothing to list (SHOW USERS) has columns only, as in 1.x
 
 
 def _v1_row(row: list, timed: bool, unit: int | None) -> list:
@@ -114,6 +116,7 @@ def _epoch(ns: int, unit: int) -> int:
     return quotient if ns >= 0 else -quotient  # Go's integer division truncates toward zero
 
 
+@functools.lru_cache(maxsize=4096)  # the same bucket starts repeat across series
 def rfc3339(ns: int) -> str:
     """RFC 3339 with as many fraction digits as needed, as Go's time.RFC3339Nano prints."""
     seconds, fraction = divmod(ns, 1_000_000_000)

@@ -16,8 +16,10 @@ import pyarrow as pa
 
 from timewell.catalog.model import ColumnType
 from timewell.query.influxql import ast
+from timewell.query.influxql.direct import Scan, direct_table
 from timewell.query.influxql.results import Series
 from timewell.query.influxql.timerange import InfluxQLError, TimeRange, split_condition
+from timewell.query.influxql.transforms import has_transforms, run_transforms
 from timewell.query.influxql.translate import (
     MeasurementQuery,
     Projection,
@@ -41,8 +43,16 @@ class Source:
 
 
 def run_select(stmt: ast.SelectStatement, sources: list[Source], run_sql: RunSql,
-               now_ns: int) -> list[Series]:
+               now_ns: int, scan: Scan | None = None, earlier_ns: int = 0) -> list[Series]:
+    """The statement's series. Simple statements are computed from `scan`'s rows when it is
+    given (`direct.py`), the others by SQL; transformations from an inner statement
+    (`transforms.py`), whose range starts `earlier_ns` before the statement's."""
+    if has_transforms(stmt):
+        return run_transforms(stmt, now_ns, lambda inner, earlier: run_select(
+            inner, sources, run_sql, now_ns, scan, earlier))
     time_range, condition = split_condition(stmt.condition, now_ns)
+    if earlier_ns and time_range.start is not None:
+        time_range = TimeRange(time_range.start - earlier_ns, time_range.end)
     if stmt.group_by_time is not None and time_range.end is None:
         time_range = TimeRange(time_range.start, now_ns)  # as 1.x: no buckets in the future
     tag_keys = {s.measurement: _group_tags(stmt, s.schema) for s in sources}
@@ -57,7 +67,11 @@ def run_select(stmt: ast.SelectStatement, sources: list[Source], run_sql: RunSql
                                   time_range, condition)
         if query is None:
             continue
-        table = run_sql(source.database, query.sql)
+        table = None if scan is None else direct_table(
+            stmt, projection, query, source.database, source.schema, time_range, condition,
+            scan)
+        if table is None:
+            table = run_sql(source.database, query.sql)
         columns = ["time", *(c.name for c in projection.columns)]
         if projection.aggregate:
             found = _aggregate_series(stmt, projection, query, table, time_range)
@@ -136,6 +150,19 @@ def _aggregate_series(stmt: ast.SelectStatement, projection: Projection, query: 
                  for t in table.column("__selected").cast(pa.int64()).to_pylist()]
     else:
         times = [time_range.start or 0] * table.num_rows
+    if stmt.group_by_time is None:
+        # One row per tag group (SQL grouped by the tags): each row is a series of its own.
+        tag_columns = [table.column(f"__t{i}").to_pylist() for i in range(len(query.tag_keys))]
+        result = []
+        for i in range(table.num_rows):
+            row = [col[i] for col in cells]
+            if any(c is not _MISSING for c in row):
+                tags = dict(zip(query.tag_keys, (col[i] for col in tag_columns), strict=True))
+                rows = _limit([[times[i], *(None if c is _MISSING else c for c in row)]],
+                              stmt.limit, stmt.offset)
+                if rows:
+                    result.append((tags, rows))
+        return result
     groups = _split(table, len(query.tag_keys)) if table.num_rows else []
     start = None
     if stmt.group_by_time is not None:

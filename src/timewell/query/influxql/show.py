@@ -19,7 +19,17 @@ from timewell.query.influxql.translate import Schema, condition_sql, ident, time
 FIELD_TYPES = {ColumnType.FLOAT: "float", ColumnType.INTEGER: "integer",
                ColumnType.UINTEGER: "unsigned", ColumnType.STRING: "string",
                ColumnType.BOOLEAN: "boolean"}
-SHARD_GROUP_DURATION = "168h0m0s"
+
+
+def shard_group_duration(retention_ns: int | None) -> str:
+    """What 1.x shows as a policy's shard group duration for its retention (informational:
+    timewell's files span --gen1-duration)."""
+    hour = 3600 * 1_000_000_000
+    if retention_ns and retention_ns < 48 * hour:
+        return "1h0m0s"
+    if retention_ns and retention_ns < 180 * 24 * hour:
+        return "24h0m0s"
+    return "168h0m0s"
 
 
 SeriesOf = Callable[[str, str], pa.Table]
@@ -40,14 +50,14 @@ class Shows:
 
     def retention_policies(self, database: str) -> list[Series]:
         db = self._catalog.database(database)
-        rows = [["autogen", go_duration(db.retention_period_ns or 0), SHARD_GROUP_DURATION, 1,
-                 True]]
+        rows = [["autogen", go_duration(db.retention_period_ns or 0),
+                 shard_group_duration(db.retention_period_ns), 1, True]]
         prefix = database + "/"
         for other in sorted(self._catalog.live_databases(), key=lambda d: d.name):
             if other.name.startswith(prefix):
                 rows.append([other.name[len(prefix):],
                              go_duration(other.retention_period_ns or 0),
-                             SHARD_GROUP_DURATION, 1, False])
+                             shard_group_duration(other.retention_period_ns), 1, False])
         return [Series(None, {}, ["name", "duration", "shardGroupDuration", "replicaN",
                                   "default"], rows)]
 
@@ -110,7 +120,60 @@ class Shows:
                 result.append(Series(name, {}, ["fieldKey", "fieldType"], rows))
         return result
 
+    def series(self, stmt: ast.ShowSeries, database: str) -> list[Series]:
+        """Series keys (`cpu,host=a,region=x`, tags sorted by key) across the measurements."""
+        keys = []
+        for name, schema in sorted(self._schemas(database, stmt.sources).items()):
+            keys += [_series_key(name, tags) for tags in self._tag_sets(database, name, schema,
+                                                                        stmt.condition)]
+        keys = _limit(sorted(keys), stmt.limit, stmt.offset)
+        return [Series(None, {}, ["key"], [[k] for k in keys])] if keys else []
+
+    def cardinality(self, stmt: ast.ShowCardinality, database: str) -> list[Series]:
+        """Exact counts (1.x estimates the non-EXACT forms; we count in both)."""
+        try:
+            schemas = self._schemas(database, stmt.sources)
+        except DatabaseNotFound:
+            return []
+        if stmt.of == "measurement":
+            column = "count" if stmt.exact else "cardinality estimation"
+            return [Series(None, {}, [column], [[len(schemas)]])] if schemas else []
+        if stmt.of == "series" and not stmt.exact and not stmt.sources:
+            total = sum(len(self._tag_sets(database, name, schema, None))
+                        for name, schema in schemas.items())
+            return [Series(None, {}, ["cardinality estimation"], [[total]])] if total else []
+        result = []
+        for name, schema in sorted(schemas.items()):
+            if stmt.of == "series":
+                count = len(self._tag_sets(database, name, schema, None))
+            else:
+                assert stmt.keys is not None
+                series = self._series_of(database, name)
+                count = sum(len(pc.unique(series.column(k).drop_null()))
+                            for k in sorted(schema) if schema[k] is ColumnType.TAG
+                            and _key_matches(k, stmt.keys.key_op, stmt.keys.keys)
+                            and k in series.column_names)
+            if count:
+                result.append(Series(name, {}, ["count"], [[count]]))
+        return result
+
     # -- helpers
+
+    def _tag_sets(self, database: str, name: str, schema: Schema,
+                  condition: ast.Expr | None) -> list[dict]:
+        """The measurement's distinct tag sets (absent tags left out), from the series
+        catalog, or from the data where a WHERE clause narrows them."""
+        tags = sorted(k for k, kind in schema.items() if kind is ColumnType.TAG)
+        if not tags:  # one series, if it has any point
+            return [{}] if self._has_rows(database, name, schema, condition) else []
+        if condition is None:
+            rows = self._series_of(database, name).to_pylist()
+        else:
+            texts = ", ".join(f"CAST({ident(t)} AS VARCHAR) AS {ident(t)}" for t in tags)
+            where = " AND ".join(self._where(schema, condition))
+            rows = self._run_sql(database, f"SELECT DISTINCT {texts} FROM {ident(name)}"
+                                           f"{' WHERE ' + where if where else ''}").to_pylist()
+        return [{k: v for k, v in row.items() if v is not None} for row in rows]
 
     def _schemas(self, database: str, sources: list[ast.Measurement]) -> dict[str, Schema]:
         with self._catalog.lock:
@@ -132,8 +195,9 @@ class Shows:
             terms.append(condition_sql(rest, schema))
         return terms
 
-    def _has_rows(self, database: str, name: str, schema: Schema, condition: ast.Expr) -> bool:
-        where = self._where(schema, condition)
+    def _has_rows(self, database: str, name: str, schema: Schema,
+                  condition: ast.Expr | None) -> bool:
+        where = self._where(schema, condition) if condition is not None else []
         sql = f"SELECT 1 AS one FROM {ident(name)}"
         if where:
             sql += f" WHERE {' AND '.join(where)}"
@@ -148,6 +212,17 @@ class Shows:
             sql += f" WHERE {' AND '.join(where)}"
         row = self._run_sql(database, sql).to_pylist()[0]
         return [k for i, k in enumerate(keys) if row[f"c{i}"]]
+
+
+def _series_key(measurement: str, tags: dict) -> str:
+    """A series key as 1.x prints it: commas, spaces and equals signs escaped."""
+    def escape(text: str, equals: bool = True) -> str:
+        text = text.replace(",", "\\,").replace(" ", "\\ ")
+        return text.replace("=", "\\=") if equals else text
+
+    parts = [escape(measurement, equals=False)]
+    parts += [f"{escape(k)}={escape(v)}" for k, v in sorted(tags.items())]
+    return ",".join(parts)
 
 
 def measurement_matches(source: ast.Measurement, name: str) -> bool:

@@ -18,14 +18,12 @@ from timewell.query.influxql.timerange import InfluxQLError, TimeRange, describe
 Schema = Mapping[str, ColumnType]
 """A measurement's columns: tags, typed fields and `time`."""
 
-_NUMERIC = (ColumnType.FLOAT, ColumnType.INTEGER, ColumnType.UINTEGER)
+NUMERIC = (ColumnType.FLOAT, ColumnType.INTEGER, ColumnType.UINTEGER)
 AGGREGATES = {"count", "sum", "mean", "median", "spread", "stddev", "min", "max", "first",
               "last", "percentile"}
 SELECTORS = {"min", "max", "first", "last", "percentile"}
 _NUMERIC_ONLY = {"sum", "mean", "median", "spread", "stddev", "min", "max", "percentile"}
-_KNOWN_UNSUPPORTED = {"top", "bottom", "distinct", "mode", "integral", "derivative",
-                      "non_negative_derivative", "difference", "non_negative_difference",
-                      "moving_average", "cumulative_sum", "elapsed", "holt_winters",
+_KNOWN_UNSUPPORTED = {"top", "bottom", "distinct", "mode", "integral", "holt_winters",
                       "holt_winters_with_fit", "sample", "exponential_moving_average",
                       "double_exponential_moving_average", "triple_exponential_moving_average",
                       "relative_strength_index", "chande_momentum_oscillator",
@@ -145,7 +143,7 @@ def _expand(item: ast.Field, fields: dict[str, ColumnType],
         numeric_only = expr.name in _NUMERIC_ONLY
         names = sorted(f for f, kind in fields.items()
                        if (pattern is None or pattern.search(f))
-                       and (not numeric_only or kind in _NUMERIC))
+                       and (not numeric_only or kind in NUMERIC))
         return [(item.alias or f"{expr.name}_{f}",
                  ast.Call(expr.name, (ast.VarRef(f), *expr.args[1:]))) for f in names]
     return [(item.alias or _column_name(expr), expr)]
@@ -190,7 +188,7 @@ def measurement_query(stmt: ast.SelectStatement, projection: Projection, measure
     """The SQL answering the statement for one measurement; None when it selects no field of
     that measurement (InfluxDB 1.x returns no series for it then)."""
     selected_fields = [n.name for c in projection.columns for n in ast.walk(c.expr)
-                       if isinstance(n, ast.VarRef) and _is_field(schema, n)]
+                       if isinstance(n, ast.VarRef) and is_field(schema, n)]
     if not selected_fields:
         return None
     where = [f"time >= {timestamp(time_range.start)}"] if time_range.start is not None else []
@@ -231,7 +229,7 @@ def measurement_query(stmt: ast.SelectStatement, projection: Projection, measure
             value = value_sql(expr, schema)
         select.append(f"{value} AS __c{i}")
         first_field = next((n for n in ast.walk(expr) if isinstance(n, ast.VarRef)), None)
-        if first_field is not None and _is_field(schema, first_field):
+        if first_field is not None and is_field(schema, first_field):
             select.append(f"count({ident(first_field.name)}) AS __p{i}")
             presence.append(f"__p{i}")
         else:
@@ -258,7 +256,7 @@ def _where(terms: list[str]) -> str:
     return f" WHERE {' AND '.join(terms)}" if terms else ""
 
 
-def _is_field(schema: Schema, ref: ast.VarRef) -> bool:
+def is_field(schema: Schema, ref: ast.VarRef) -> bool:
     kind = schema.get(ref.name)
     return kind is not None and kind not in (ColumnType.TAG, ColumnType.TIME) \
         and ref.type != "tag"
@@ -316,13 +314,13 @@ def literal_sql(expr: ast.Expr) -> str:
 def aggregate_sql(call: ast.Call, schema: Schema) -> str:
     arg = call.args[0]
     assert isinstance(arg, ast.VarRef)
-    if not _is_field(schema, arg):
+    if not is_field(schema, arg):
         return "NULL"
     column = ident(arg.name)
     as_double = f"CAST({column} AS DOUBLE)"
     present = f"FILTER (WHERE {column} IS NOT NULL)"
     name = call.name
-    if name in _NUMERIC_ONLY and schema[arg.name] not in _NUMERIC:
+    if name in _NUMERIC_ONLY and schema[arg.name] not in NUMERIC:
         raise InfluxQLError(f"unsupported {name} iterator type for field {arg.name} "
                             f"({schema[arg.name].value}): {name}() needs a numeric field")
     if name == "count":
@@ -361,7 +359,7 @@ def selected_value_sql(call: ast.Call, value: str, schema: Schema) -> str:
     """`value` (SQL) at the point a selector picks: the earliest on ties, as 1.x picks."""
     arg = call.args[0]
     assert isinstance(arg, ast.VarRef)
-    if not _is_field(schema, arg):
+    if not is_field(schema, arg):
         return "NULL"
     column = ident(arg.name)
     present = f"FILTER (WHERE {column} IS NOT NULL)"

@@ -1,0 +1,77 @@
+"""Queries that can't run away: a time limit per server (--query-timeout) that requests may
+lower (`timeout`), answered 408 on every query path, 4xx for a bad `timeout`."""
+
+from __future__ import annotations
+
+import httpx
+import pyarrow.flight as flight
+import pytest
+
+from timewell.query.control import QueryCancelled, QueryControl
+
+ROWS = "\n".join(f"cpu,host=h{i % 5} v={i} {1_700_000_000_000_000_000 + i}" for i in range(2000))
+
+
+def sql(server, q: str, **body) -> httpx.Response:
+    return httpx.post(f"{server.url}/api/v3/query_sql", json={"db": "limits", "q": q, **body})
+
+
+def test_a_request_may_lower_the_time_limit(make_server):
+    server = make_server()
+    assert server.write(ROWS, db="limits", precision="ns").status_code == 204
+    assert sql(server, "SELECT count(*) AS n FROM cpu", timeout="30s").json() == [{"n": 2000}]
+    assert sql(server, "SELECT count(*) AS n FROM cpu", timeout=5).status_code == 200
+    stopped = sql(server, "SELECT count(*) AS n FROM cpu", timeout=1e-6)
+    assert stopped.status_code == 408
+    assert "time limit of 1e-06 s" in stopped.json()["error"]
+    v1 = httpx.get(f"{server.url}/query", params={"db": "limits", "q": "SELECT count(v) FROM cpu",
+                                                  "timeout": "0.000001"})
+    assert v1.status_code == 408, v1.text
+    v3 = httpx.get(f"{server.url}/api/v3/query_influxql",
+                   params={"db": "limits", "q": "SELECT mean(v) FROM cpu", "timeout": "1us"})
+    assert v3.status_code == 408, v3.text
+    # and the server is fine afterwards
+    assert sql(server, "SELECT count(*) AS n FROM cpu").json() == [{"n": 2000}]
+
+
+@pytest.mark.parametrize("bad", ["abc", 0, -1, "0s", True])
+def test_a_bad_timeout_is_a_400(shared_server, bad):
+    response = sql(shared_server, "SELECT 1", timeout=bad)
+    assert response.status_code == 400
+    assert "'timeout' must be a positive number" in response.json()["error"]
+
+
+def test_the_server_limit_caps_what_a_request_asks_for(make_server):
+    server = make_server("--query-timeout", "1us")
+    assert server.write(ROWS, db="limits", precision="ns").status_code == 204
+    assert sql(server, "SELECT count(*) FROM cpu", timeout=60).status_code == 408
+    client = flight.FlightClient(f"grpc://127.0.0.1:{server.port}")
+    ticket = flight.Ticket(b'{"database": "limits", "sql_query": "SELECT count(*) FROM cpu", '
+                           b'"query_type": "sql"}')
+    with pytest.raises(flight.FlightTimedOutError, match="time limit"):
+        client.do_get(ticket).read_all()
+    assert server.write(ROWS, db="limits", precision="ns").status_code == 204  # writes go on
+
+
+def test_no_limit_with_zero(make_server):
+    server = make_server("--query-timeout", "0")
+    assert server.write(ROWS, db="limits", precision="ns").status_code == 204
+    assert sql(server, "SELECT count(*) AS n FROM cpu").json() == [{"n": 2000}]
+
+
+def test_a_cancelled_query_stops_at_its_next_check():
+    control = QueryControl(None)
+    control.check()
+    control.cancel()
+    with pytest.raises(QueryCancelled, match="client went away"):
+        control.check()
+
+
+def test_a_query_past_its_memory_pool_is_a_422(make_server):
+    server = make_server("--exec-mem-pool-bytes", "64KiB")
+    lines = "\n".join(f"big,k=k{i} v={i} {1_700_000_000_000_000_000 + i}" for i in range(20000))
+    assert server.write(lines, db="limits", precision="ns").status_code == 204
+    response = sql(server, "SELECT k, count(*) FROM big GROUP BY k")
+    assert response.status_code == 422, response.text
+    assert "--exec-mem-pool-bytes" in response.json()["error"]
+    assert sql(server, "SELECT count(*) AS n FROM big").json() == [{"n": 20000}]
