@@ -159,7 +159,7 @@ def test_first_and_last_from_the_data_order_equal_sql(rows, text, random):
     [stmt] = parse(text)
     sources = [Source("db", "cpu", SCHEMA)]
     cut = sorted(random.sample(range(table.num_rows + 1), min(3, table.num_rows + 1)))
-    pieces = [table.slice(a, b - a) for a, b in zip([0, *cut], [*cut, table.num_rows])]
+    pieces = [table.slice(a, b - a) for a, b in zip([0, *cut], [*cut, table.num_rows], strict=True)]
     random.shuffle(pieces)
     shuffled = pa.concat_tables(pieces)
 
