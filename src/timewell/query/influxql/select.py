@@ -18,6 +18,7 @@ from timewell.catalog.model import ColumnType
 from timewell.query.influxql import ast
 from timewell.query.influxql.direct import Scan, direct_table
 from timewell.query.influxql.results import Series
+from timewell.query.influxql.selections import has_selections, run_selections
 from timewell.query.influxql.timerange import InfluxQLError, TimeRange, split_condition
 from timewell.query.influxql.transforms import has_transforms, run_transforms
 from timewell.query.influxql.translate import (
@@ -47,6 +48,9 @@ def run_select(stmt: ast.SelectStatement, sources: list[Source], run_sql: RunSql
     """The statement's series. Simple statements are computed from `scan`'s rows when it is
     given (`direct.py`), the others by SQL; transformations from an inner statement
     (`transforms.py`), whose range starts `earlier_ns` before the statement's."""
+    if has_selections(stmt):
+        return run_selections(stmt, now_ns, lambda inner: run_select(
+            inner, sources, run_sql, now_ns, scan))
     if has_transforms(stmt):
         return run_transforms(stmt, now_ns, lambda inner, earlier: run_select(
             inner, sources, run_sql, now_ns, scan, earlier))

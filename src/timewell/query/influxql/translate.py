@@ -118,7 +118,7 @@ def project(stmt: ast.SelectStatement, schemas: Mapping[str, Schema],
         raise InfluxQLError("GROUP BY requires at least one aggregate function")
     for column in columns:
         for node in ast.walk(column.expr):
-            if isinstance(node, ast.Call):
+            if isinstance(node, ast.Call) and not _counted_distinct(node, column.expr):
                 _check_call(node)
     return Projection(columns, aggregate, selector,
                       selector is not None and stmt.group_by_time is None)
@@ -163,7 +163,25 @@ def _column_name(expr: ast.Expr) -> str:
     return ""
 
 
+def _distinct_field(call: ast.Call) -> ast.VarRef | None:
+    """The field of `count(distinct(field))`; None for any other call."""
+    if call.name == "count" and len(call.args) == 1:
+        inner = call.args[0]
+        if (isinstance(inner, ast.Call) and inner.name == "distinct" and len(inner.args) == 1
+                and isinstance(inner.args[0], ast.VarRef)):
+            return inner.args[0]
+    return None
+
+
+def _counted_distinct(node: ast.Call, expr: ast.Expr) -> bool:
+    """Whether `node` is the `distinct()` inside a `count(distinct(...))` of `expr`."""
+    return any(isinstance(n, ast.Call) and n.args and n.args[0] is node
+               and _distinct_field(n) is not None for n in ast.walk(expr))
+
+
 def _check_call(call: ast.Call) -> None:
+    if _distinct_field(call) is not None:
+        return
     if call.name in _KNOWN_UNSUPPORTED:
         raise InfluxQLError(f"the InfluxQL function {call.name}() is not supported")
     if call.name not in AGGREGATES:
@@ -312,6 +330,10 @@ def literal_sql(expr: ast.Expr) -> str:
 
 
 def aggregate_sql(call: ast.Call, schema: Schema) -> str:
+    distinct = _distinct_field(call)
+    if distinct is not None:
+        return f"count(DISTINCT {ident(distinct.name)})" if is_field(schema, distinct) \
+            else "NULL"
     arg = call.args[0]
     assert isinstance(arg, ast.VarRef)
     if not is_field(schema, arg):
