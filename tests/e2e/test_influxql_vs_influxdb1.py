@@ -357,6 +357,31 @@ def test_management_statements_as_influxdb1(servers):
             f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
 
 
+def test_select_into_as_influxdb1(servers):
+    """SELECT ... INTO writes the result as points (downsampling, copying, backfilling); the
+    answer is the count, and what lands reads back the same from both servers."""
+    reference, timewell = servers
+    sequence = [
+        ("CREATE DATABASE tw_into", None),
+        (f"SELECT mean(usage) INTO tw_into..cpu_10m FROM cpu WHERE {RANGE} "
+         "GROUP BY time(10m), host", DB),
+        ("SELECT * FROM cpu_10m GROUP BY host", "tw_into"),
+        ("SELECT * INTO tw_into..mem_copy FROM mem WHERE host = 'h1'", DB),
+        ("SELECT * FROM mem_copy", "tw_into"),
+        (f"SELECT max(free), count(used) INTO tw_into.autogen.:MEASUREMENT FROM /mem/ "
+         f"WHERE {RANGE} GROUP BY time(15m), *", DB),
+        ("SELECT * FROM mem GROUP BY *", "tw_into"),
+        ("SELECT mean(usage) INTO tw_nodb..x FROM cpu", DB),
+    ]
+    for statement, db in sequence:
+        params = {"db": db} if db else {}
+        expected = httpx.post(f"{reference}/query", params=params, data={"q": statement})
+        actual = httpx.post(f"{timewell}/query", params=params, data={"q": statement})
+        assert actual.status_code == expected.status_code, statement
+        assert same(actual.json(), expected.json()), (
+            f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+
+
 @pytest.mark.parametrize("epoch", ["ns", "u", "ms", "s", "m", "h"])
 def test_epoch(servers, epoch):
     reference, timewell = servers

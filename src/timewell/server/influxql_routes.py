@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from timewell.catalog import DatabaseNotFound
 from timewell.errors import InvalidRequest
+from timewell.lineprotocol import Precision
 from timewell.node import Node
 from timewell.query.formats import render
 from timewell.query.influxql import InfluxQLEngine, InfluxQLSyntaxError, StatementResult
@@ -44,6 +45,10 @@ class NodeManagement:
 
     def drop_table(self, database: str, table: str) -> None:
         self._run(self._node.delete_table(database, table))
+
+    def write(self, database: str, lines: str) -> None:
+        self._run(self._node.writer.write_lp(database, lines.encode(), Precision.NANOSECOND,
+                                             accept_partial=False, no_sync=False))
 
     def _run(self, coroutine) -> None:
         assert self.loop is not None

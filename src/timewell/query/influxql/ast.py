@@ -117,6 +117,8 @@ class SelectStatement:
     offset: int = 0
     slimit: int = 0
     soffset: int = 0
+    # SELECT ... INTO: where the result is written (name None: `:MEASUREMENT`, the source's)
+    into: Measurement | None = None
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from typing import Protocol
@@ -10,6 +11,7 @@ import pyarrow as pa
 
 from timewell.catalog import Catalog, DatabaseNotFound
 from timewell.errors import TimedOut, TimewellError
+from timewell.lineprotocol.builder import LineBuilder
 from timewell.query.control import QueryCancelled, QueryControl
 from timewell.query.engine import QueryEngine
 from timewell.query.influxql import ast
@@ -29,6 +31,9 @@ class Management(Protocol):
     def drop_database(self, name: str) -> None: ...
 
     def drop_table(self, database: str, table: str) -> None: ...
+
+    def write(self, database: str, lines: str) -> None:
+        """Line protocol (nanosecond times) through the normal write path."""
 
 
 class InfluxQLEngine:
@@ -83,8 +88,15 @@ class InfluxQLEngine:
         if isinstance(statement, ast.ShowDatabases):
             return shows.databases()
         if isinstance(statement, ast.SelectStatement):
-            return run_select(statement, self._sources(statement.sources, database, rp),
-                              run_sql, now_ns, scan)
+            select = dataclasses.replace(statement, into=None)
+            if statement.into is not None and statement.fill.kind == "null":
+                select.fill = ast.Fill("none")  # INTO writes no point for an empty bucket
+            series = run_select(select,
+                                self._sources(statement.sources, database, rp),
+                                run_sql, now_ns, scan)
+            if statement.into is None:
+                return series
+            return self._write_into(statement.into, series, database, rp)
         if isinstance(statement, ast.ShowUsers):
             return [Series(None, {}, ["user", "admin"], [])]  # tokens, not users, here
         if isinstance(statement, MANAGEMENT):
@@ -105,6 +117,43 @@ class InfluxQLEngine:
         if isinstance(statement, ast.ShowFieldKeys):
             return shows.field_keys(statement, target)
         raise InfluxQLError(f"unsupported statement {type(statement).__name__}")
+
+    def _write_into(self, into: ast.Measurement, series: list[Series], database: str | None,
+                    rp: str | None) -> list[Series]:
+        """SELECT ... INTO: the result's points written as points (GROUP BY tags stay tags,
+        the columns become fields, empty values are left out); the answer is how many."""
+        if self._manage is None:
+            raise InfluxQLError("SELECT ... INTO is not available here")
+        target = v1_database(check_database(into.database or database),
+                             into.retention_policy or (None if into.database else rp))
+        if target not in {db.name for db in self._catalog.live_databases()}:
+            raise InfluxQLError(f"database not found: {into.database or database}")
+        lines, written = [], 0
+        for s in series:
+            for row in s.values:
+                line = LineBuilder(into.name or s.name or "")
+                for key, value in sorted(s.tags.items()):
+                    if value:
+                        line.tag(key, value)
+                fields = 0
+                for name, value in zip(s.columns[1:], row[1:], strict=True):
+                    if value is None:
+                        continue
+                    if isinstance(value, bool):
+                        line.bool_field(name, value)
+                    elif isinstance(value, int):
+                        line.int64_field(name, value)
+                    elif isinstance(value, float):
+                        line.float64_field(name, value)
+                    else:
+                        line.string_field(name, str(value))
+                    fields += 1
+                if fields:
+                    lines.append(line.time_ns(row[0]).build())
+                    written += 1
+        if lines:
+            self._manage.write(target, "\n".join(lines))
+        return [Series("result", {}, ["time", "written"], [[0, written]])]
 
     def _manage_statement(self, statement, database: str | None,
                           rp: str | None) -> list[Series]:

@@ -169,10 +169,9 @@ class Parser:
         fields = [self._field()]
         while self._accept_op(","):
             fields.append(self._field())
-        if self._tok.is_keyword("INTO"):
-            raise self._lexer.error("SELECT ... INTO is not supported", self._tok.pos)
+        into = self._into() if self._accept_keyword("INTO") else None
         self._expect_keyword("FROM")
-        stmt = ast.SelectStatement(fields=fields, sources=self._sources())
+        stmt = ast.SelectStatement(fields=fields, sources=self._sources(), into=into)
         if self._accept_keyword("WHERE"):
             stmt.condition = self._expr()
         if self._accept_keyword("GROUP"):
@@ -197,6 +196,31 @@ class Parser:
         if self._accept_keyword("AS"):
             alias = self._ident("alias")
         return ast.Field(expr, alias)
+
+    def _into(self) -> ast.Measurement:
+        """INTO's target: `m`, `rp.m`, `db.rp.m`, `db..m`, each with `:MEASUREMENT` as the
+        name meaning the source measurement's."""
+        parts: list[str | None] = []
+        while True:
+            if self._accept_op(":"):
+                word = self._ident("MEASUREMENT")
+                if word.upper() != "MEASUREMENT":
+                    raise self._error(":MEASUREMENT")
+                parts.append(None)
+                break
+            if self._tok.is_op("."):
+                parts.append(None)
+            else:
+                parts.append(self._ident("measurement"))
+                if not self._tok.is_op("."):
+                    break
+            self._advance()
+        if len(parts) > 3:
+            raise self._error("FROM")
+        name = parts[-1]
+        rp = parts[-2] if len(parts) >= 2 else None
+        database = parts[-3] if len(parts) == 3 else None
+        return ast.Measurement(database, rp, name)
 
     def _sources(self) -> list[ast.Measurement]:
         sources = [self._source()]
