@@ -97,8 +97,11 @@ def test_v1_errors(db):
     response = v1(db, "SELEC 1")
     assert response.status_code == 400
     assert response.json()["error"].startswith("error parsing query: found SELEC")
-    assert v1(db, "DROP SERIES FROM cpu").json() == {"results": [{
-        "statement_id": 0, "error": "the InfluxQL statement DROP SERIES is not supported"}]}
+    assert v1(db, "GRANT ALL TO bob").json() == {"results": [{
+        "statement_id": 0, "error": "the InfluxQL statement GRANT is not supported"}]}
+    deleted = v1(db, "DELETE FROM cpu WHERE time < now() - 30d").json()["results"][0]["error"]
+    assert deleted.startswith("the InfluxQL statement DELETE is not supported: timewell "
+                              "deletes whole measurements (DROP MEASUREMENT)")
     assert v1(db, "SELECT usage FROM cpu", db="nope").json() == {"results": [{
         "statement_id": 0, "error": "database not found: nope"}]}
     assert httpx.get(f"{db.url}/query").status_code == 400

@@ -84,6 +84,12 @@ class InfluxQLEngine:
 
         shows = Shows(self._catalog, run_sql, self._query.series, now_ns)
         if isinstance(statement, Unsupported):
+            if statement.name in ("DELETE", "DROP SERIES"):
+                raise InfluxQLError(
+                    f"the InfluxQL statement {statement.name} is not supported: timewell "
+                    "deletes whole measurements (DROP MEASUREMENT) and databases (DROP "
+                    "DATABASE), and a retention period (CREATE DATABASE ... WITH DURATION, or "
+                    "CREATE RETENTION POLICY) removes data older than it")
             raise InfluxQLError(f"the InfluxQL statement {statement.name} is not supported")
         if isinstance(statement, ast.ShowDatabases):
             return shows.databases()
