@@ -98,7 +98,7 @@ def test_v1_errors(db):
     assert response.status_code == 400
     assert response.json()["error"].startswith("error parsing query: found SELEC")
     assert v1(db, "GRANT ALL TO bob").json() == {"results": [{
-        "statement_id": 0, "error": "the InfluxQL statement GRANT is not supported"}]}
+        "statement_id": 0, "error": "the InfluxQL statement GRANT ALL is not supported"}]}
     deleted = v1(db, "DELETE FROM cpu WHERE time < now() - 30d").json()["results"][0]["error"]
     assert deleted.startswith("the InfluxQL statement DELETE is not supported: timewell "
                               "deletes whole measurements (DROP MEASUREMENT)")
