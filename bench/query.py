@@ -31,7 +31,7 @@ and execution, no HTTP, no rendering), InfluxDB 1.x's mean from the `queryExecut
 taken from now()); differences are printed, not fatal.
 
     .venv/bin/python bench/query.py [--points 2000000] [--runs 30] [--states buffer,parquet]
-        [--data-dir DIR] [--source-dir OTHER_CHECKOUT/src] [--json]
+        [--data-dir DIR] [--source-dir OTHER_CHECKOUT/src] [--set dashboard|grafana] [--json]
 
 `--json` prints the results as JSON (the tables then go to stderr). `--data-dir` keeps both
 servers' files in DIR and reuses what an earlier run with the same `--points` loaded there (no
@@ -130,6 +130,40 @@ QUERIES = [
     Query("SQL SELECT 1", "sql", lambda i, age: "SELECT 1"),
     Query("SQL last_cache() one host", "sql", lambda i, age: (
         f"SELECT * FROM last_cache('cpu') WHERE host = '{HOSTS[i % 64]}'")),
+]
+
+
+def grafana_filter(seconds: int, age: int) -> str:
+    """Grafana's $timeFilter (it writes epoch milliseconds; written here relative to now() as
+    in the other queries, so that both servers select the same points)."""
+    return window(seconds, age)
+
+
+# The shapes Grafana's InfluxQL query editor generates for a dashboard over this data: regex
+# template variables, GROUP BY time($__interval) fill(null), counters through
+# non_negative_derivative, a table panel, a template variable's SHOW TAG VALUES.
+GRAFANA = [
+    Query("grafana: one host (regex), 1h by 10s", "influxql", lambda i, age: (
+        f'SELECT mean("usage_user") FROM "cpu" WHERE ("host" =~ /^{HOSTS[i % 64]}$/) AND '
+        f'{grafana_filter(3600, age)} GROUP BY time(10s) fill(null)')),
+    Query("grafana: three hosts by host, 1h by 1m", "influxql", lambda i, age: (
+        f'SELECT mean("usage_user") FROM "cpu" WHERE ("host" =~ /^({HOSTS[i % 64]}|'
+        f'{HOSTS[(i + 1) % 64]}|{HOSTS[(i + 2) % 64]})$/) AND {grafana_filter(3600, age)} '
+        'GROUP BY time(1m), "host" fill(null)')),
+    Query("grafana: non_negative_derivative, 1h by 1m", "influxql", lambda i, age: (
+        f'SELECT non_negative_derivative(mean("idle"), 1s) FROM "cpu" WHERE ("host" = '
+        f"'{HOSTS[i % 64]}') AND {grafana_filter(3600, age)} GROUP BY time(1m) fill(null)")),
+    Query("grafana: max of a region by host, 1h by 5m", "influxql", lambda i, age: (
+        f'SELECT max("usage_system") FROM "cpu" WHERE ("region" = \'{REGIONS[i % 64]}\') AND '
+        f'{grafana_filter(3600, age)} GROUP BY time(5m), "host" fill(none)')),
+    Query("grafana: last per host, 6h", "influxql", lambda i, age: (
+        f'SELECT last("usage_user") FROM "cpu" WHERE {grafana_filter(6 * 3600, age)} '
+        'GROUP BY "host"')),
+    Query("grafana: table, one host, 1h", "influxql", lambda i, age: (
+        f'SELECT "usage_user", "usage_system" FROM "cpu" WHERE ("host" = \'{HOSTS[i % 64]}\') '
+        f'AND {grafana_filter(3600, age)} ORDER BY time DESC LIMIT 50')),
+    Query("grafana: template variable", "influxql", lambda i, age: (
+        'SHOW TAG VALUES FROM "cpu" WITH KEY = "region"')),
 ]
 
 
@@ -568,8 +602,12 @@ def main() -> None:
                         help="timewell states to measure: buffer, parquet or both")
     parser.add_argument("--data-dir", help="keep the data here and reuse an earlier load")
     parser.add_argument("--source-dir", help="run the server from this timewell source tree")
+    parser.add_argument("--set", choices=["dashboard", "grafana"], default="dashboard",
+                        help="the queries: the dashboard set, or Grafana's editor's shapes")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.set == "grafana":
+        QUERIES[:] = GRAFANA + [q for q in QUERIES if q.kind == "sql"]
     args.states = [s.strip() for s in args.states.split(",") if s.strip()]
     if not args.states or set(args.states) - {"buffer", "parquet"}:
         parser.error("--states takes buffer, parquet or buffer,parquet")

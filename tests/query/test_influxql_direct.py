@@ -38,7 +38,9 @@ statements = st.one_of(
         st.lists(st.builds(lambda f, c: f"{f}({c})", st.sampled_from(AGGREGATE),
                            st.sampled_from(["usage", "idle"])), min_size=1, max_size=3),
         st.sampled_from(["", " AND host = 'a'", " AND (host = 'a' OR host = 'b')",
-                         " AND region = 'us' AND host = 'b'", " AND host = 'zz'"]),
+                         " AND region = 'us' AND host = 'b'", " AND host = 'zz'",
+                         " AND host =~ /^(a|c)$/", " AND (region =~ /^us$/)",
+                         " AND host =~ /^a.*$/"]),
         st.sampled_from([[], ["time(1m)"], ["time(90s, 20s)"]]),
         st.sampled_from([[], ["host"], ["region", "host"], ["nope"]]),
         st.sampled_from(["", " fill(none)", " fill(0)", " fill(previous)", " fill(linear)"]),
@@ -132,7 +134,9 @@ def test_the_statements_of_a_dashboard_take_the_direct_path():
                  f"SELECT * FROM cpu WHERE host = 'a' AND time >= {T0} LIMIT 100",
                  "SELECT max(usage), min(usage) FROM cpu WHERE region = 'us'",
                  "SELECT count(usage) FROM cpu",
-                 "SELECT mean(usage) FROM cpu GROUP BY host"]:
+                 "SELECT mean(usage) FROM cpu GROUP BY host",
+                 f"SELECT mean(usage) FROM cpu WHERE (host =~ /^(a|b)$/) AND time >= {T0} "
+                 "GROUP BY time(1m), host fill(null)"]:
         [stmt] = parse(text)
         assert run_select(stmt, sources, no_sql, T0 + 7200 * S, scan_of(table))
 

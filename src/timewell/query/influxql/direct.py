@@ -18,6 +18,7 @@ Anything else, and a statement these rules do not cover exactly, goes to SQL.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -260,6 +261,10 @@ def _tag_values(expr: ast.Expr, schema: Schema) -> tuple[str, frozenset] | None:
         if left is None or right is None or left[0] != right[0]:
             return None
         return left[0], left[1] | right[1]
+    if (expr.op == "=~" and isinstance(expr.lhs, ast.VarRef) and _is_tag(schema, expr.lhs)
+            and isinstance(expr.rhs, ast.RegexLiteral)):
+        values = _literal_alternatives(expr.rhs.pattern)  # Grafana's /^(a|b)$/ variables
+        return None if values is None else (expr.lhs.name, values)
     if expr.op != "=":
         return None
     tag, value = expr.lhs, expr.rhs
@@ -281,6 +286,22 @@ def _tag_texts(rows: pa.Table, tag_keys: list[str], schema: Schema) -> dict[str,
         else:
             texts[f"__t{i}"] = pa.array([""] * rows.num_rows, pa.string())
     return texts
+
+
+def _literal_alternatives(pattern: str) -> frozenset | None:
+    """The strings an anchored alternation of literals (`^a$`, `^(a|b\\.c)$`) matches
+    exactly; None for any other regex."""
+    match = re.fullmatch(r"\^(?:\((.*)\)|(.*))\$", pattern)
+    if match is None:
+        return None
+    body = match.group(1) if match.group(1) is not None else match.group(2)
+    values = set()
+    for part in body.split("|"):
+        text = re.sub(r"\\([^A-Za-z0-9])", r"\1", part)  # Grafana escapes punctuation
+        if not text or re.search(r"[\\^$.|?*+()\[\]{}]", re.sub(r"\\[^A-Za-z0-9]", "", part)):
+            return None
+        values.add(text)
+    return frozenset(values)
 
 
 def _group_keys(rows: pa.Table, stmt: ast.SelectStatement, query: MeasurementQuery,
