@@ -4,6 +4,7 @@ lower (`timeout`), answered 408 on every query path, 4xx for a bad `timeout`."""
 from __future__ import annotations
 
 import httpx
+import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
@@ -75,3 +76,35 @@ def test_a_query_past_its_memory_pool_is_a_422(make_server):
     assert response.status_code == 422, response.text
     assert "--exec-mem-pool-bytes" in response.json()["error"]
     assert sql(server, "SELECT count(*) AS n FROM big").json() == [{"n": 20000}]
+
+
+def test_streamed_formats_send_batch_by_batch_past_the_result_limit(make_server):
+    """jsonl, csv and Arrow IPC answers go out as DataFusion computes them: a result larger
+    than --max-query-result-bytes (which only the buffered formats need) still arrives."""
+    server = make_server("--max-query-result-bytes", "20000")
+    lines = "\n".join(f"cpu,host=h{i % 7} v={i}i {1_700_000_000_000_000_000 + i}"
+                      for i in range(100_000))
+    assert server.write(lines, db="limits", precision="ns").status_code == 204
+    query = "SELECT host, v FROM cpu ORDER BY v"
+    assert sql(server, query).status_code == 422  # json is built whole
+    with httpx.stream("GET", f"{server.url}/api/v3/query_sql",
+                      params={"db": "limits", "q": query, "format": "arrow"}) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/vnd.apache.arrow.stream"
+        pieces = list(response.iter_raw())
+    table = pa.ipc.open_stream(b"".join(pieces)).read_all()
+    assert table.column("v").to_pylist() == list(range(100_000))
+    assert len(pieces) > 1
+    csv = sql(server, query, format="csv")
+    assert csv.status_code == 200
+    rows = csv.text.splitlines()
+    assert rows[0] == "host,v" and rows[1] == "h0,0" and len(rows) == 100_001
+    jsonl = sql(server, "SELECT v FROM cpu WHERE v < 3 ORDER BY v", format="jsonl")
+    assert jsonl.text == '{"v":0}\n{"v":1}\n{"v":2}\n'
+
+
+def test_a_streamed_query_that_fails_at_once_is_still_a_4xx(shared_server):
+    assert shared_server.write("cpu v=1 1", db="limits", precision="s").status_code == 204
+    response = sql(shared_server, "SELECT * FROM nowhere", format="csv")
+    assert response.status_code == 400
+    assert "nowhere" in response.json()["error"]

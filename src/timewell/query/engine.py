@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 from datafusion import Expr, RuntimeEnvBuilder, SessionConfig, SessionContext, udtf
 from datafusion.catalog import Table
 
 from timewell.catalog import Catalog
-from timewell.errors import InvalidRequest, LimitExceeded
+from timewell.errors import InvalidRequest, LimitExceeded, TimewellError
 from timewell.query import schema_info
 from timewell.query.control import QueryControl, no_limit
 from timewell.query.log import QueryLog
@@ -141,8 +141,6 @@ class QueryEngine:
 
     def _execute(self, database: str, query: str, params: dict | None,
                  control: QueryControl) -> pa.Table:
-        # Our callbacks (tables, table functions) raise errors DataFusion wraps in its own
-        # text; they are kept here so the user gets the original error and status.
         control.check()
         ctx, state = self._checkout(database)
         state.control = control
@@ -150,22 +148,82 @@ class QueryEngine:
         try:
             frame = ctx.sql(query, param_values=params) if params else ctx.sql(query)
             table = frame.to_arrow_table()
-        except Exception as e:  # DataFusion raises plain exceptions with a useful message
-            if state.errors:
-                raise state.errors[0] from e
-            message = _clean_message(e)
-            if "Resources exhausted" in message or "Not enough memory" in message:
-                raise QueryOutOfMemory(message, self.memory_pool_bytes) from e
-            raise QueryError(message) from e
-        except BaseException as e:  # a Rust panic arrives as pyo3's PanicException
-            if type(e).__name__ != "PanicException":
+        except BaseException as e:
+            failure = self._failure(e, state)
+            if failure is e:
                 raise
-            raise RuntimeError(f"the query engine failed internally: {e}") from None
+            raise failure from e
         finally:
             self._checkin(database, ctx, state)
         if self.max_result_bytes is not None and table.nbytes > self.max_result_bytes:
             raise ResultTooLarge(table.nbytes, self.max_result_bytes)
         return table
+
+    def stream(self, database: str, query: str, params: dict | None = None, *,
+               control: QueryControl | None = None
+               ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """Run `query` for an answer sent batch by batch: its schema, and its batches as
+        DataFusion computes them (no --max-query-result-bytes: nothing is held whole). The
+        session and the files stay taken until the batches are read or the iterator closed.
+        Errors of planning and of the first batch are raised here. Blocking."""
+        if database != INTERNAL_DATABASE:
+            self._catalog.database(database)
+        control = control or self.control()
+        control.check()
+        record = self.log.start("sql", query, database)
+        ctx, state = self._checkout(database)
+        state.control = control
+        state.lease = self._data.lease()
+        try:
+            frame = ctx.sql(_rewrite_show(query), param_values=params) if params else ctx.sql(
+                _rewrite_show(query))
+            schema = frame.schema()
+            batches = iter(frame.execute_stream())
+            first = next(batches, None)
+        except BaseException as e:
+            self._checkin(database, ctx, state)
+            self.log.finish(record, success=False)
+            failure = self._failure(e, state)
+            if failure is e:
+                raise
+            raise failure from e
+
+        def rest() -> Iterator[pa.RecordBatch]:
+            success = False
+            try:
+                if first is not None:
+                    yield first.to_pyarrow()
+                for batch in batches:
+                    control.check()
+                    yield batch.to_pyarrow()
+                success = True
+            except Exception as e:
+                failure = self._failure(e, state)
+                if failure is e:
+                    raise
+                raise failure from e
+            finally:
+                self._checkin(database, ctx, state)
+                self.log.finish(record, success=success)
+
+        return schema, rest()
+
+    def _failure(self, error: BaseException, state: QueryState) -> BaseException:
+        """The error to raise for a failed query. Our callbacks (tables, table functions)
+        raise errors DataFusion wraps in its own text; they are kept in the query's state so
+        the user gets the original error and status."""
+        if isinstance(error, TimewellError):
+            return error
+        if isinstance(error, Exception):  # DataFusion's, with a useful message
+            if state.errors:
+                return state.errors[0]
+            message = _clean_message(error)
+            if "Resources exhausted" in message or "Not enough memory" in message:
+                return QueryOutOfMemory(message, self.memory_pool_bytes)
+            return QueryError(message)
+        if type(error).__name__ == "PanicException":  # a Rust panic, as pyo3 raises it
+            return RuntimeError(f"the query engine failed internally: {error}")
+        return error
 
     def _checkout(self, database: str) -> tuple[SessionContext, QueryState]:
         """An idle session of `database`, or a new one. Sessions are reused because a fresh

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import enum
 import io
+from collections.abc import Iterator
 
 import orjson
 import pyarrow as pa
@@ -20,6 +21,12 @@ class ResultFormat(enum.Enum):
     CSV = "csv"
     PRETTY = "pretty"
     PARQUET = "parquet"
+    ARROW = "arrow"  # an Arrow IPC stream
+
+    @property
+    def streams(self) -> bool:
+        """Whether answers in this format are sent batch by batch as they are computed."""
+        return self in (ResultFormat.JSONL, ResultFormat.CSV, ResultFormat.ARROW)
 
     @property
     def media_type(self) -> str:
@@ -31,7 +38,8 @@ class ResultFormat(enum.Enum):
             return cls(text.strip().lower())
         except ValueError:
             raise InvalidRequest(
-                f"unknown format '{text}': use json, jsonl, csv, pretty or parquet") from None
+                f"unknown format '{text}': use json, jsonl, csv, pretty, parquet or arrow"
+            ) from None
 
     @classmethod
     def from_accept(cls, accept: str | None) -> ResultFormat:
@@ -50,10 +58,60 @@ _MEDIA_TYPES = {
     ResultFormat.CSV: "text/csv",
     ResultFormat.PRETTY: "text/plain",
     ResultFormat.PARQUET: "application/vnd.apache.parquet",
+    ResultFormat.ARROW: "application/vnd.apache.arrow.stream",
 }
 
 
+def render_stream(schema: pa.Schema, batches: Iterator[pa.RecordBatch],
+                  fmt: ResultFormat) -> Iterator[bytes]:
+    """A streaming format's bytes, a piece per batch (CSV's header, Arrow's schema first)."""
+    if fmt is ResultFormat.ARROW:
+        sink = _Pieces()
+        with pa.ipc.new_stream(sink, schema) as writer:
+            yield sink.take()
+            for batch in batches:
+                writer.write_batch(batch)
+                yield sink.take()
+        yield sink.take()  # the end-of-stream marker
+        return
+    header = fmt is ResultFormat.CSV
+    for batch in batches:
+        table = pa.Table.from_batches([batch], schema)
+        if fmt is ResultFormat.CSV:
+            yield _csv(_printable(table), header=header).encode()
+            header = False
+        else:
+            yield render(table, fmt)
+    if header:  # no rows: the header alone
+        yield _csv(schema.empty_table(), header=True).encode()
+
+
+class _Pieces(io.RawIOBase):
+    """A write-only file keeping what was written until `take`n."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts.clear()
+        return data
+
+
 def render(table: pa.Table, fmt: ResultFormat) -> bytes:
+    if fmt is ResultFormat.ARROW:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return sink.getvalue().to_pybytes()
     if fmt is ResultFormat.PARQUET:
         sink = io.BytesIO()
         pq.write_table(table, sink)
@@ -83,11 +141,12 @@ def pretty(table: pa.Table) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _csv(table: pa.Table) -> str:
+def _csv(table: pa.Table, header: bool = True) -> str:
     """Header once, quotes only where a value needs them."""
     sink = io.StringIO()
     writer = csv.writer(sink, lineterminator="\n")
-    writer.writerow(table.column_names)
+    if header:
+        writer.writerow(table.column_names)
     columns = [[_cell(v) for v in column.to_pylist()] for column in table.columns]
     writer.writerows(zip(*columns, strict=True))
     return sink.getvalue()

@@ -7,16 +7,16 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import orjson
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from timewell.duration import parse_duration_ns
 from timewell.errors import InvalidRequest
 from timewell.node import Node
 from timewell.query.control import QueryControl
-from timewell.query.formats import ResultFormat, render
+from timewell.query.formats import ResultFormat, render, render_stream
 from timewell.server.body import read_json_object, str_field
 
 T = TypeVar("T")
@@ -28,6 +28,11 @@ def routes(node: Node) -> list[Route]:
     async def query_sql(request: Request) -> Response:
         database, query, fmt, params, timeout = await read_v3_query(request, limit, "SQL")
         control = node.query.control(timeout)
+        if fmt.streams:  # sent batch by batch: a large answer is never whole in memory
+            schema, batches = await run_query(request, control, lambda: node.query.stream(
+                database, query, params, control=control))
+            return StreamingResponse(iterate_in_threadpool(render_stream(schema, batches, fmt)),
+                                     media_type=fmt.media_type)
         # One hop to a worker thread for the query and its rendering together.
         body = await run_query(request, control, lambda: render(
             node.query.sql(database, query, params, control=control), fmt))
