@@ -39,6 +39,10 @@ class LimitExceeded(TimewellError):
     """A configured limit (columns per table, ...) stops the request (422)."""
 
 
+class Cancelled(TimewellError):
+    """The request was stopped on purpose while it ran (a killed query) (409)."""
+
+
 class TimedOut(TimewellError):
     """The request ran past its time limit and was stopped (408)."""
 

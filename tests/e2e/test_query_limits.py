@@ -108,3 +108,33 @@ def test_a_streamed_query_that_fails_at_once_is_still_a_4xx(shared_server):
     response = sql(shared_server, "SELECT * FROM nowhere", format="csv")
     assert response.status_code == 400
     assert "nowhere" in response.json()["error"]
+
+
+def test_a_running_query_is_listed_and_can_be_killed(make_server):
+    """system.queries shows it running; DELETE /api/v3/query?id= (timewell query --kill)
+    stops it at its next batch: the stream ends early and the query is logged as failed."""
+    server = make_server()
+    for start in range(0, 600_000, 100_000):  # bodies under the 10 MiB limit
+        body = "\n".join(f"cpu,host=h{i % 7} v={i}i {1_700_000_000_000_000_000 + i}"
+                         for i in range(start, start + 100_000))
+        assert server.write(body, db="limits", precision="ns").status_code == 204
+    query = "SELECT host, v FROM cpu"
+    with httpx.stream("GET", f"{server.url}/api/v3/query_sql", timeout=60,
+                      params={"db": "limits", "q": query, "format": "csv"}) as response:
+        pieces = response.iter_raw()
+        received = len(next(pieces))
+        [running] = [r for r in sql(server, "SELECT id, query_text, running FROM "
+                                            "system.queries WHERE running").json()
+                     if r["query_text"] == query]
+        assert httpx.delete(f"{server.url}/api/v3/query",
+                            params={"id": running["id"]}).status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError):  # the answer is cut short
+            for piece in pieces:
+                received += len(piece)
+    assert received < 600_000 * 8  # far from the whole answer
+    [done] = [r for r in sql(server, "SELECT query_text, running, success FROM "
+                                     "system.queries").json() if r["query_text"] == query]
+    assert done == {"query_text": query, "running": False, "success": False}
+    assert httpx.delete(f"{server.url}/api/v3/query",
+                        params={"id": running["id"]}).status_code == 404
+    assert httpx.delete(f"{server.url}/api/v3/query", params={"id": "x"}).status_code == 400

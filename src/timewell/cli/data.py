@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from timewell.cli.client import Server, database_option, host_option, token_option
+from timewell.cli.client import Server, database_option, env, host_option, token_option
 
 
 @click.command()
@@ -41,10 +41,11 @@ def write(database: str, host: str, token: str | None, file: Path | None, precis
 
 
 @click.command()
-@database_option
+@click.option("-d", "--database", envvar=env("DATABASE_NAME"), help="Database name.")
 @host_option
 @token_option
-@click.option("--format", "fmt", type=click.Choice(["pretty", "json", "jsonl", "csv", "parquet"]),
+@click.option("--format", "fmt", type=click.Choice(["pretty", "json", "jsonl", "csv", "parquet",
+                                                   "arrow"]),
               default="pretty", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the result to this file.")
@@ -53,13 +54,21 @@ def write(database: str, host: str, token: str | None, file: Path | None, precis
 @click.argument("query", required=False)
 @click.option("-f", "--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Read the query from this file.")
-def query(database: str, host: str, token: str | None, fmt: str, output: Path | None,
-          language: str, query: str | None, file: Path | None) -> None:
-    """Run QUERY against a database and print the result."""
+@click.option("--kill", "kill", type=int, default=None, metavar="ID",
+              help="Stop the running query with this id (see system.queries) instead.")
+def query(database: str | None, host: str, token: str | None, fmt: str, output: Path | None,
+          language: str, query: str | None, file: Path | None, kill: int | None) -> None:
+    """Run QUERY against a database and print the result (or stop a running query)."""
+    if kill is not None:
+        Server(host, token).request("DELETE", "/api/v3/query", params={"id": kill})
+        click.echo(f"query {kill} stopped", err=True)
+        return
+    if not database:
+        raise click.UsageError("Missing option '-d' / '--database'.")
     if query is None:
         query = file.read_text() if file is not None else sys.stdin.read()
-    if fmt == "parquet" and output is None:
-        raise click.UsageError("--format parquet needs --output FILE")
+    if fmt in ("parquet", "arrow") and output is None:
+        raise click.UsageError(f"--format {fmt} needs --output FILE")
     path = "/api/v3/query_sql" if language == "sql" else "/api/v3/query_influxql"
     response = Server(host, token).request(
         "POST", path, json={"db": database, "q": query, "format": fmt})

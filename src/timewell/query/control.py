@@ -12,11 +12,11 @@ from __future__ import annotations
 import threading
 import time
 
-from timewell.errors import TimedOut, TimewellError
+from timewell.errors import Cancelled, TimedOut
 
 
-class QueryCancelled(TimewellError):
-    """The client went away (or the query was killed); nobody waits for the answer."""
+class QueryCancelled(Cancelled):
+    """The client went away, or the query was killed (`DELETE /api/v3/query?id=`)."""
 
 
 class QueryTimedOut(TimedOut):
@@ -28,14 +28,16 @@ class QueryControl:
         self.timeout_s = timeout_s
         self._deadline = None if timeout_s is None else time.monotonic() + timeout_s
         self._cancelled = threading.Event()
+        self._reason = ""
 
-    def cancel(self) -> None:
+    def cancel(self, reason: str = "the query was cancelled: its client went away") -> None:
+        self._reason = reason
         self._cancelled.set()
 
     def check(self) -> None:
         """Raise if the query should stop now."""
         if self._cancelled.is_set():
-            raise QueryCancelled("the query was cancelled: its client went away")
+            raise QueryCancelled(self._reason)
         if self._deadline is not None and time.monotonic() > self._deadline:
             raise QueryTimedOut(
                 f"the query ran past its time limit of {self.timeout_s:g} s and was stopped: "

@@ -104,7 +104,7 @@ class QueryEngine:
         control = control or self.control()
         if log_as is None:
             return self._execute(database, _rewrite_show(query), params, control)
-        record = self.log.start(log_as, query, database)
+        record = self.log.start(log_as, query, database, control)
         try:
             result = self._execute(database, _rewrite_show(query), params, control)
         except Exception:
@@ -170,7 +170,7 @@ class QueryEngine:
             self._catalog.database(database)
         control = control or self.control()
         control.check()
-        record = self.log.start("sql", query, database)
+        record = self.log.start("sql", query, database, control)
         ctx, state = self._checkout(database)
         state.control = control
         state.lease = self._data.lease()

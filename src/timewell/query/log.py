@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from timewell.query.control import QueryControl
+
 
 @dataclass
 class QueryRecord:
@@ -22,6 +24,7 @@ class QueryRecord:
     duration_ns: int | None = None
     success: bool = False
     running: bool = True
+    control: QueryControl | None = None  # to stop it while it runs (kill)
 
 
 class QueryLog:
@@ -31,8 +34,10 @@ class QueryLog:
         self._lock = threading.Lock()
         self.observers: list[Callable[[QueryRecord], None]] = []  # told of finished queries
 
-    def start(self, query_type: str, text: str, database: str) -> QueryRecord:
-        record = QueryRecord(next(self._ids), time.time_ns(), query_type, text, database)
+    def start(self, query_type: str, text: str, database: str,
+              control: QueryControl | None = None) -> QueryRecord:
+        record = QueryRecord(next(self._ids), time.time_ns(), query_type, text, database,
+                             control=control)
         with self._lock:
             self._records.append(record)
         return record
@@ -41,8 +46,19 @@ class QueryLog:
         record.duration_ns = time.time_ns() - record.issue_time_ns
         record.success = success
         record.running = False
+        record.control = None
         for observe in self.observers:
             observe(record)
+
+    def kill(self, query_id: int) -> bool:
+        """Stop the running query `query_id` at its next check; False if none runs."""
+        with self._lock:
+            record = next((r for r in self._records if r.id == query_id), None)
+        control = record.control if record is not None and record.running else None
+        if control is None:
+            return False
+        control.cancel(f"the query was killed (query id {query_id})")
+        return True
 
     def table(self) -> pa.Table:
         with self._lock:

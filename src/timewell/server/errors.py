@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from timewell.errors import (
     AlreadyExists,
+    Cancelled,
     Forbidden,
     InvalidRequest,
     LimitExceeded,
@@ -34,6 +35,7 @@ _STATUS = [
     (NotAllowed, 405),
     (TimedOut, 408),
     (AlreadyExists, 409),
+    (Cancelled, 409),
     (PayloadTooLarge, 413),
     (LimitExceeded, 422),
     (Unavailable, 503),

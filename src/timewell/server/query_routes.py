@@ -13,7 +13,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from timewell.duration import parse_duration_ns
-from timewell.errors import InvalidRequest
+from timewell.errors import InvalidRequest, NotFound
 from timewell.node import Node
 from timewell.query.control import QueryControl
 from timewell.query.formats import ResultFormat, render, render_stream
@@ -38,7 +38,18 @@ def routes(node: Node) -> list[Route]:
             node.query.sql(database, query, params, control=control), fmt))
         return Response(body, media_type=fmt.media_type)
 
-    return [Route("/api/v3/query_sql", query_sql, methods=["GET", "POST"])]
+    async def kill_query(request: Request) -> Response:
+        """Stop a running query (its id in `system.queries`); it answers 409."""
+        text = request.query_params.get("id", "")
+        if not text.isdigit():
+            raise InvalidRequest("'id' must be the id of a running query in system.queries")
+        if not node.query.log.kill(int(text)):
+            raise NotFound(f"no running query with id {text}: see SELECT id, query_text FROM "
+                           "system.queries WHERE running")
+        return Response(status_code=200)
+
+    return [Route("/api/v3/query_sql", query_sql, methods=["GET", "POST"]),
+            Route("/api/v3/query", kill_query, methods=["DELETE"])]
 
 
 async def run_query(request: Request, control: QueryControl, work: Callable[[], T]) -> T:

@@ -55,7 +55,7 @@ class InfluxQLEngine:
         statements = parse(text, params)
         now_ns = time.time_ns()
         control = control or self._query.control()
-        record = self._query.log.start("influxql", text, database or "")
+        record = self._query.log.start("influxql", text, database or "", control)
         results: list[StatementResult] = []
         for statement_id, statement in enumerate(statements):
             try:
