@@ -123,7 +123,7 @@ def test_management_statements_parse():
     ("SELEC x", "found SELEC, expected SELECT"),
     ("SELECT x FROM cpu LIMIT x", "found x, expected integer at"),
     ("SELECT x FROM cpu WHERE", "found EOF"),
-    ("SELECT x INTO y FROM cpu", "INTO is not supported"),
+    ("SELECT x INTO :y FROM cpu", "found y, expected MEASUREMENT"),
     ("SELECT x FROM (SELECT y FROM z)", "subqueries are not supported"),
     ("SELECT x FROM cpu ORDER BY host", "only ORDER BY time"),
     ("SELECT x FROM cpu WHERE host = 'a", "unterminated quoted string"),

@@ -203,9 +203,9 @@ class Parser:
         parts: list[str | None] = []
         while True:
             if self._accept_op(":"):
-                word = self._ident("MEASUREMENT")
-                if word.upper() != "MEASUREMENT":
-                    raise self._error(":MEASUREMENT")
+                if not self._tok.is_keyword("MEASUREMENT"):
+                    raise self._error("MEASUREMENT")
+                self._advance()
                 parts.append(None)
                 break
             if self._tok.is_op("."):
