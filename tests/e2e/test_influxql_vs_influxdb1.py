@@ -322,10 +322,21 @@ def test_grafana_dashboard_queries(servers, statement):
         f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
 
 
+def run_in_order(servers, sequence: list[tuple[str, str | None]]) -> None:
+    """POST each statement (with its `db`, if any) to both servers in turn: same answers."""
+    reference, timewell = servers
+    for statement, db in sequence:
+        params = {"db": db} if db else {}
+        expected = httpx.post(f"{reference}/query", params=params, data={"q": statement})
+        actual = httpx.post(f"{timewell}/query", params=params, data={"q": statement})
+        assert actual.status_code == expected.status_code, statement
+        assert same(actual.json(), expected.json()), (
+            f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+
+
 def test_management_statements_as_influxdb1(servers):
     """What agents send on start and what tools send to manage: the same answers, and the
     same effects (seen through SHOW statements), in one sequence on both servers."""
-    reference, timewell = servers
     for url in servers:
         httpx.post(f"{url}/query", data={"q": "CREATE DATABASE tw_mgmt"}).raise_for_status()
         response = httpx.post(f"{url}/write", params={"db": "tw_mgmt"},
@@ -348,19 +359,12 @@ def test_management_statements_as_influxdb1(servers):
         ("DROP DATABASE tw_mgmt_week", None),
         ("SHOW DATABASES", None),
     ]
-    for statement, db in sequence:
-        params = {"db": db} if db else {}
-        expected = httpx.post(f"{reference}/query", params=params, data={"q": statement})
-        actual = httpx.post(f"{timewell}/query", params=params, data={"q": statement})
-        assert actual.status_code == expected.status_code, statement
-        assert same(actual.json(), expected.json()), (
-            f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+    run_in_order(servers, sequence)
 
 
 def test_select_into_as_influxdb1(servers):
     """SELECT ... INTO writes the result as points (downsampling, copying, backfilling); the
     answer is the count, and what lands reads back the same from both servers."""
-    reference, timewell = servers
     sequence = [
         ("CREATE DATABASE tw_into", None),
         (f"SELECT mean(usage) INTO tw_into..cpu_10m FROM cpu WHERE {RANGE} "
@@ -373,13 +377,7 @@ def test_select_into_as_influxdb1(servers):
         ("SELECT * FROM mem GROUP BY *", "tw_into"),
         ("SELECT mean(usage) INTO tw_nodb..x FROM cpu", DB),
     ]
-    for statement, db in sequence:
-        params = {"db": db} if db else {}
-        expected = httpx.post(f"{reference}/query", params=params, data={"q": statement})
-        actual = httpx.post(f"{timewell}/query", params=params, data={"q": statement})
-        assert actual.status_code == expected.status_code, statement
-        assert same(actual.json(), expected.json()), (
-            f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+    run_in_order(servers, sequence)
 
 
 @pytest.mark.parametrize("epoch", ["ns", "u", "ms", "s", "m", "h"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterator
+from typing import NoReturn
 
 import pyarrow as pa
 from datafusion import Expr, RuntimeEnvBuilder, SessionConfig, SessionContext, udtf
@@ -149,10 +150,7 @@ class QueryEngine:
             frame = ctx.sql(query, param_values=params) if params else ctx.sql(query)
             table = frame.to_arrow_table()
         except BaseException as e:
-            failure = self._failure(e, state)
-            if failure is e:
-                raise
-            raise failure from e
+            self._raise_failure(e, state)
         finally:
             self._checkin(database, ctx, state)
         if self.max_result_bytes is not None and table.nbytes > self.max_result_bytes:
@@ -183,10 +181,7 @@ class QueryEngine:
         except BaseException as e:
             self._checkin(database, ctx, state)
             self.log.finish(record, success=False)
-            failure = self._failure(e, state)
-            if failure is e:
-                raise
-            raise failure from e
+            self._raise_failure(e, state)
 
         def rest() -> Iterator[pa.RecordBatch]:
             success = False
@@ -198,15 +193,18 @@ class QueryEngine:
                     yield batch.to_pyarrow()
                 success = True
             except Exception as e:
-                failure = self._failure(e, state)
-                if failure is e:
-                    raise
-                raise failure from e
+                self._raise_failure(e, state)
             finally:
                 self._checkin(database, ctx, state)
                 self.log.finish(record, success=success)
 
         return schema, rest()
+
+    def _raise_failure(self, error: BaseException, state: QueryState) -> NoReturn:
+        failure = self._failure(error, state)
+        if failure is error:
+            raise error
+        raise failure from error
 
     def _failure(self, error: BaseException, state: QueryState) -> BaseException:
         """The error to raise for a failed query. Our callbacks (tables, table functions)

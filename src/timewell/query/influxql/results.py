@@ -32,6 +32,16 @@ class Series:
     grouped: bool = False  # a GROUP BY named tags, so v1 shows "tags" even when empty
 
 
+def ordered_series(series: list[Series], descending: bool, soffset: int,
+                   slimit: int) -> list[Series]:
+    """A statement's series in InfluxQL's order (by name, then tag values; reversed with
+    ORDER BY time DESC), cut by SOFFSET and SLIMIT."""
+    series = sorted(series, key=lambda s: (s.name, tuple(s.tags.values())), reverse=descending)
+    if soffset:
+        series = series[soffset:]
+    return series[:slimit] if slimit else series
+
+
 @dataclass
 class StatementResult:
     statement_id: int

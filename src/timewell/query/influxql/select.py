@@ -17,7 +17,7 @@ import pyarrow as pa
 from timewell.catalog.model import ColumnType
 from timewell.query.influxql import ast
 from timewell.query.influxql.direct import Scan, direct_table
-from timewell.query.influxql.results import Series
+from timewell.query.influxql.results import Series, ordered_series
 from timewell.query.influxql.selections import has_selections, run_selections
 from timewell.query.influxql.timerange import InfluxQLError, TimeRange, split_condition
 from timewell.query.influxql.transforms import has_transforms, run_transforms
@@ -83,12 +83,7 @@ def run_select(stmt: ast.SelectStatement, sources: list[Source], run_sql: RunSql
             found = _raw_series(stmt, query, table)
         series += [Series(source.measurement, tags, columns, rows, grouped=bool(keys))
                    for tags, rows in found]
-    series.sort(key=lambda s: (s.name, tuple(s.tags.values())), reverse=stmt.descending)
-    if stmt.soffset:
-        series = series[stmt.soffset:]
-    if stmt.slimit:
-        series = series[:stmt.slimit]
-    return series
+    return ordered_series(series, stmt.descending, stmt.soffset, stmt.slimit)
 
 
 def _group_tags(stmt: ast.SelectStatement, schema: Schema) -> list[str]:

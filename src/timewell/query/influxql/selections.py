@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Callable
 
 from timewell.query.influxql import ast
-from timewell.query.influxql.results import Series
+from timewell.query.influxql.results import Series, ordered_series
 from timewell.query.influxql.timerange import InfluxQLError, TimeRange, split_condition
 
 SELECTIONS = {"top", "bottom", "distinct"}
@@ -80,9 +80,7 @@ def run_selections(stmt: ast.SelectStatement, now_ns: int,
         if rows:
             result.append(Series(series.name, series.tags, ["time", *names], rows,
                                  grouped=series.grouped))
-    result.sort(key=lambda s: (s.name, tuple(s.tags.values())), reverse=stmt.descending)
-    result = result[stmt.soffset:] if stmt.soffset else result
-    return result[:stmt.slimit] if stmt.slimit else result
+    return ordered_series(result, stmt.descending, stmt.soffset, stmt.slimit)
 
 
 def _top_arguments(call: ast.Call) -> tuple[ast.VarRef, list[str], int]:

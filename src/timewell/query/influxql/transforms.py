@@ -22,8 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from timewell.query.influxql import ast
-from timewell.query.influxql.results import Series
+from timewell.query.influxql.results import Series, ordered_series
 from timewell.query.influxql.timerange import InfluxQLError, split_condition
+from timewell.query.influxql.translate import unique_names
 
 TRANSFORMS = {"derivative", "non_negative_derivative", "difference", "non_negative_difference",
               "moving_average", "cumulative_sum", "elapsed"}
@@ -87,12 +88,7 @@ def run_transforms(stmt: ast.SelectStatement, now_ns: int, run: RunSelect) -> li
         if rows:
             result.append(Series(series.name, series.tags, ["time", *names], rows,
                                  grouped=series.grouped))
-    result.sort(key=lambda s: (s.name, tuple(s.tags.values())), reverse=stmt.descending)
-    if stmt.soffset:
-        result = result[stmt.soffset:]
-    if stmt.slimit:
-        result = result[:stmt.slimit]
-    return result
+    return ordered_series(result, stmt.descending, stmt.soffset, stmt.slimit)
 
 
 def _rows(values: list[list], columns: list[Transform | None], interval: int,
@@ -196,16 +192,11 @@ def _transform_of(expr: ast.Expr) -> Transform | None:
 def _names(fields: list[ast.Field]) -> list[str]:
     """Column names as 1.x gives them: the alias, else the function's name; repeats get _1,
     _2, ..."""
-    names, seen = [], set()
+    bases = []
     for item in fields:
         expr = item.expr
         while isinstance(expr, ast.Paren):
             expr = expr.expr
-        base = item.alias or (expr.name if isinstance(expr, ast.Call | ast.VarRef) else "")
-        name, n = base, 0
-        while name in seen:
-            n += 1
-            name = f"{base}_{n}"
-        seen.add(name)
-        names.append(name)
-    return names
+        bases.append(item.alias or (expr.name if isinstance(expr, ast.Call | ast.VarRef)
+                                    else ""))
+    return unique_names(bases)

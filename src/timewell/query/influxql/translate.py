@@ -93,15 +93,7 @@ def project(stmt: ast.SelectStatement, schemas: Mapping[str, Schema],
         if isinstance(item.expr, ast.VarRef) and item.expr.name.lower() == "time":
             continue  # every result has its time column first anyway
         expanded.extend(_expand(item, fields, tags - group_tags))
-    names: list[str] = []
-    seen: set[str] = set()
-    for name, _ in expanded:
-        unique, n = name, 0
-        while unique in seen:
-            n += 1
-            unique = f"{name}_{n}"
-        seen.add(unique)
-        names.append(unique)
+    names = unique_names([name for name, _ in expanded])
     columns = [OutputColumn(n, e) for n, (_, e) in zip(names, expanded, strict=True)]
     calls = [any(isinstance(n, ast.Call) and n.name != "now" for n in ast.walk(c.expr))
              for c in columns]
@@ -122,6 +114,20 @@ def project(stmt: ast.SelectStatement, schemas: Mapping[str, Schema],
                 _check_call(node)
     return Projection(columns, aggregate, selector,
                       selector is not None and stmt.group_by_time is None)
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Repeated names made unique as 1.x makes them: `mean`, `mean_1`, `mean_2`."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for name in names:
+        unique, n = name, 0
+        while unique in seen:
+            n += 1
+            unique = f"{name}_{n}"
+        seen.add(unique)
+        out.append(unique)
+    return out
 
 
 def _expand(item: ast.Field, fields: dict[str, ColumnType],
