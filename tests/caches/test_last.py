@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pyarrow as pa
 
 from timewell.caches.last import LastValueCache, output_schema
@@ -147,3 +149,34 @@ def test_unconstrained_reads_are_reused_until_the_cache_changes():
     assert cache.table(schema, {}, 2 * S) is first
     cache.update(write(["b"], [2.0], [2]), arrival_ns=S)
     assert cache.table(schema, {}, 2 * S).num_rows == 2
+
+
+class _Caches:
+    """What `last_cache_lookup` asks of the cache service."""
+
+    def __init__(self, cache: LastValueCache) -> None:
+        self.cache = cache
+
+    def find(self, kind, database, table, name):
+        assert (kind, table) == ("last_cache", "cpu")
+        return self.cache, cpu_table()
+
+
+def test_lookups_are_answered_from_the_cache_without_sql():
+    from timewell.caches.sql import last_cache_lookup
+
+    cache = LastValueCache(definition(key_columns=["host", "region"]))
+    cache.update(write(["a", "b"], [1.0, 2.0], [1 * S, 2 * S], regions=["x", "y"]), time.time_ns())
+    caches = _Caches(cache)
+
+    def hosts(query):
+        table = last_cache_lookup(caches, "db", query)
+        return None if table is None else table.column("host").to_pylist()
+
+    assert hosts("SELECT * FROM last_cache('cpu')") == ["a", "b"]
+    assert hosts("select * from LAST_CACHE( 'cpu' , 'c' ) where HOST = 'b';") == ["b"]
+    assert hosts("SELECT * FROM last_cache('cpu') WHERE host = 'a' AND \"region\" = 'x'") == ["a"]
+    assert hosts("SELECT * FROM last_cache('cpu') WHERE host = 'a' AND host = 'b'") is None
+    assert hosts("SELECT * FROM last_cache('cpu') WHERE usage = '1'") is None  # not a key
+    assert hosts("SELECT host FROM last_cache('cpu')") is None  # DataFusion's to answer
+    assert hosts("SELECT * FROM last_cache('cpu') WHERE host IN ('a')") is None

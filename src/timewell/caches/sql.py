@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pyarrow as pa
@@ -18,11 +19,54 @@ from timewell.query.engine import QueryEngine
 
 
 def register(engine: QueryEngine, caches: CacheService) -> None:
+    engine.add_shortcut(lambda db, query: last_cache_lookup(caches, db, query))
     engine.add_table_function("last_cache", lambda db, args: last_cache(caches, db, args))
     engine.add_table_function("distinct_cache",
                               lambda db, args: distinct_cache(caches, db, args))
     engine.add_system_table("last_caches", lambda db: last_caches_table(caches, db))
     engine.add_system_table("distinct_caches", lambda db: distinct_caches_table(caches, db))
+
+
+_LOOKUP = re.compile(r"\s*SELECT\s+\*\s+FROM\s+last_cache\(\s*'([^']*)'\s*(?:,\s*'([^']*)'\s*)?\)"
+                     r"(?:\s+WHERE\s+(.*?))?\s*;?\s*", re.IGNORECASE | re.DOTALL)
+_EQUALS = re.compile(r"\s*(\"[^\"]+\"|[A-Za-z_][A-Za-z0-9_]*)\s*=\s*'([^']*)'\s*")
+
+
+def last_cache_lookup(caches: CacheService, database: str, query: str) -> pa.Table | None:
+    """`SELECT * FROM last_cache('t'[, 'name']) [WHERE key = 'v' [AND ...]]`, a dashboard's
+    lookup of its latest values, answered from the cache without DataFusion (whose planning
+    and execution would be most of its time); None for any other query, which goes the
+    usual way (the same rows: this is what the table function reads for such a filter)."""
+    match = _LOOKUP.fullmatch(query)
+    if match is None:
+        return None
+    wanted: dict[str, str] = {}
+    for term in re.split(r"\s+AND\s+", match.group(3) or "", flags=re.IGNORECASE):
+        if not term.strip() and match.group(3) is None:
+            break
+        equals = _EQUALS.fullmatch(term)
+        if equals is None:
+            return None
+        name = equals.group(1)
+        # SQL folds unquoted names to lower case, as DataFusion does.
+        column = name[1:-1] if name.startswith('"') else name.lower()
+        if wanted.get(column, equals.group(2)) != equals.group(2):
+            return None  # a contradiction: the usual way answers it
+        wanted[column] = equals.group(2)
+    cache, table_def = caches.find("last_cache", database, match.group(1), match.group(2))
+    assert isinstance(cache, LastValueCache)
+    schema = cache.schema(table_def)
+    for column in wanted:
+        if column not in cache.definition.key_columns or not _is_text(schema.field(column).type):
+            return None
+    constraints = {column: frozenset([value]) for column, value in wanted.items()}
+    return cache.table(schema, constraints, time.time_ns())
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
 def last_cache(caches: CacheService, database: str, args: list) -> DataFusionTable:

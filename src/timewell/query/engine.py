@@ -84,10 +84,16 @@ class QueryEngine:
         self._pool_lock = threading.Lock()
         self._merged_zones = MergedZones()  # overlapping sources, merged, between queries
         self._idle: dict[str, list[tuple[SessionContext, QueryState]]] = {}
+        self._shortcuts: list[Callable[[str, str], pa.Table | None]] = []
 
     def add_system_table(self, name: str, build: SystemTable) -> None:
         self._system_tables[name] = build
         self._idle.clear()
+
+    def add_shortcut(self, answer: Callable[[str, str], pa.Table | None]) -> None:
+        """`answer(database, query)` is tried before DataFusion: a table for the queries it
+        answers itself, exactly as the SQL would (the last value cache's lookups), else None."""
+        self._shortcuts.append(answer)
 
     def add_table_function(self, name: str, function: TableFunction) -> None:
         self._table_functions[name] = function
@@ -143,6 +149,11 @@ class QueryEngine:
     def _execute(self, database: str, query: str, params: dict | None,
                  control: QueryControl) -> pa.Table:
         control.check()
+        if not params:
+            for answer in self._shortcuts:
+                table = answer(database, query)
+                if table is not None:
+                    return table
         ctx, state = self._checkout(database)
         state.control = control
         state.lease = self._data.lease()  # keeps the files it reads on the store until done
