@@ -78,7 +78,9 @@ def test_entries_of_replaced_files_leave_with_them(make_server):
     assert server.rows(ONE_HOST) == [{"n": 50, "s": 100}]
     assert metrics(server)["timewell_parquet_cache_bytes"] > 0
     server.stop()
-    server = make_server("--maintenance-interval", "3s", data_dir=server.data_dir)
+    # Compaction comes at the first maintenance pass, 8 s after the start: time enough to
+    # fill the cache first, even on a loaded machine.
+    server = make_server("--maintenance-interval", "8s", data_dir=server.data_dir)
     assert server.rows(ONE_HOST) == [{"n": 50, "s": 100}]  # cached again after the restart
     assert metrics(server)["timewell_parquet_cache_bytes"] > 0
     wait_for(lambda: len(files(server)) == 1)  # compaction merged the two files
