@@ -18,6 +18,11 @@ failed; an S3 PUT that timed out after it landed). Each failure ends in one of t
   else to delete, the file; only if both fail are its writers told the outcome is unknown
   (the file, if present, is replayed at the next start).
 
+Write triggers read the WAL as their queue (engine/delivery.py): `retain_from` names the
+oldest file some enabled write trigger has not processed yet, and files from there on outlive
+the snapshot that covers them, up to `max_retained_bytes` (--trigger-max-lag); past that the
+oldest go anyway and the trigger behind them reports the gap.
+
 `no_sync` writes were answered when buffered; those in a flush that was not applied are lost,
 as they are in a crash.
 
@@ -32,6 +37,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
@@ -86,9 +92,20 @@ class Wal:
         self._unsettled: _Unsettled | None = None
         self._closed = False
         self.last_flush_seconds = 0.0
+        # Write triggers' hold on snapshotted files: the oldest sequence still wanted (None:
+        # none), and how many bytes of such files may be kept for them.
+        self.retain_from: Callable[[], int | None] = lambda: None
+        self.max_retained_bytes = 1 << 30
+        self._retained_readers: list[FlushSubscriber] = []
+        self.removed_through = 0  # every WAL file up to here has been removed
 
     def subscribe(self, subscriber: FlushSubscriber) -> None:
         self._subscribers.append(subscriber)
+
+    def subscribe_retained(self, reader: FlushSubscriber) -> None:
+        """`reader` also gets, at replay, the files kept only for write triggers (already in
+        Parquet files: the other subscribers must not see them again)."""
+        self._retained_readers.append(reader)
 
     def replay(self, persisted_through: int = 0) -> int:
         """Publish every WAL file on the store to the subscribers, oldest first; return how many.
@@ -98,10 +115,13 @@ class Wal:
         corrupt file is logged and skipped; the files around it are kept."""
         replayed = 0
         self._next_sequence = max(self._next_sequence, persisted_through + 1)
+        keep_from = self.retain_from()
         for sequence_in_name, path in self._files():
             self._next_sequence = max(self._next_sequence, sequence_in_name + 1)
-            if sequence_in_name <= persisted_through:
+            persisted = sequence_in_name <= persisted_through
+            if persisted and (keep_from is None or sequence_in_name < keep_from):
                 self._store.delete(path)
+                self.removed_through = max(self.removed_through, sequence_in_name)
                 continue
             try:
                 sequence, writes = decode(self._store.get(path))
@@ -109,9 +129,36 @@ class Wal:
                 log.error("skipping corrupt WAL file %s (%s): its writes were never "
                           "acknowledged or the file was damaged", path, e)
                 continue
-            self._publish(WalFlush(sequence, writes, replayed=True))
+            flush = WalFlush(sequence, writes, replayed=True)
+            if persisted:  # kept for a write trigger only
+                for reader in self._retained_readers:
+                    reader.on_flush(flush)
+                continue
+            self._publish(flush)
             replayed += 1
         return replayed
+
+    def read_flush(self, sequence: int) -> WalFlush | None:
+        """A published flush read back from its file (blocking I/O); None when the file is
+        gone (removed after a snapshot) or damaged."""
+        try:
+            number, writes = decode(self._store.get(self._path(sequence)))
+        except FileNotFoundError:
+            return None
+        except CorruptWalFile as e:
+            log.error("WAL file %d is damaged (%s)", sequence, e)
+            return None
+        return WalFlush(number, writes, replayed=True)
+
+    async def barrier(self) -> None:
+        """Return once everything buffered so far (no_sync writes included) is durable;
+        Unavailable if its flush failed."""
+        if self._pending or self._unsettled is not None:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
+        elif self._flushing is not None and not self._flushing.done():
+            await asyncio.shield(self._flushing)
 
     @property
     def last_sequence(self) -> int:
@@ -123,19 +170,34 @@ class Wal:
         return min((sequence for sequence, _ in self._files()), default=None)
 
     def delete_through(self, sequence: int) -> int:
-        """Remove the WAL files a snapshot has made redundant (blocking I/O); how many."""
-        redundant = [path for number, path in self._files() if number <= sequence]
-        for path in redundant:
+        """Remove the WAL files a snapshot has made redundant (blocking I/O), except those
+        an enabled write trigger has not processed yet, within `max_retained_bytes` (the
+        oldest go first past it); how many were removed."""
+        redundant = [(number, path, size) for number, path, size in self._sized_files()
+                     if number <= sequence]
+        keep_from = self.retain_from()
+        if keep_from is not None:
+            kept = [f for f in redundant if f[0] >= keep_from]
+            kept_bytes = sum(size for _, _, size in kept)
+            while kept and kept_bytes > self.max_retained_bytes:
+                kept_bytes -= kept.pop(0)[2]
+            redundant = [f for f in redundant if f not in kept]
+        for number, path, _ in redundant:
             self._store.delete(path)
+            self.removed_through = max(self.removed_through, number)
         return len(redundant)
 
     def _files(self) -> list[tuple[int, str]]:
         """(sequence, path) of every WAL file on the store, oldest first (blocking I/O)."""
+        return [(number, path) for number, path, _ in self._sized_files()]
+
+    def _sized_files(self) -> list[tuple[int, str, int]]:
+        """(sequence, path, size) of every WAL file on the store, oldest first."""
         found = []
         for meta in self._store.list(self._prefix):
             name = meta.path.rsplit("/", 1)[-1]
             if name.endswith(".wal"):
-                found.append((int(name[:-4]), meta.path))
+                found.append((int(name[:-4]), meta.path, meta.size))
         return sorted(found)
 
     async def start(self) -> None:
