@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -36,7 +37,13 @@ from timewell.engine.registry import ContentHashes, registry_rows, registry_tabl
 from timewell.engine.repository import DEFAULT_PLUGIN_REPO, is_repository_plugin
 from timewell.engine.responses import PluginResponse
 from timewell.engine.runner import TriggerRunner
-from timewell.engine.schedule import run_schedule
+from timewell.engine.schedule import (
+    MISSED_FIRES,
+    Downtime,
+    FireRecorder,
+    run_schedule,
+    utc_now,
+)
 from timewell.engine.sources import PLUGIN_RECORD, PluginSources
 from timewell.engine.specs import (
     AllTablesTrigger,
@@ -110,6 +117,7 @@ class ProcessingEngine:
         self._records = self.cursors.load_all()  # (database, trigger) -> its durable record
         self.flushes = FlushLog(wal.read_flush if wal is not None else lambda _seq: None)
         self._deliveries: dict[tuple[str, str], WriteDelivery] = {}
+        self._recorders: dict[tuple[str, str], FireRecorder] = {}  # schedules' last fires
         self._started = False
         # Until start, the WAL replay must keep what enabled write triggers have not processed.
         self._resuming = {key: record["wal_sequence"] for key, record in self._records.items()
@@ -214,14 +222,26 @@ class ProcessingEngine:
             parse_trigger_spec(trigger.trigger_specification), TableTrigger | AllTablesTrigger))
 
     async def _start_at_end(self, database: str, definition: TriggerDefinition) -> None:
-        """A write trigger created or enabled now sees the flushes from now on only."""
-        if not isinstance(parse_trigger_spec(definition.trigger_specification),
-                          TableTrigger | AllTablesTrigger):
+        """A write trigger created or enabled now sees the flushes from now on only; a
+        schedule owes no fire time from before now."""
+        spec = parse_trigger_spec(definition.trigger_specification)
+        if isinstance(spec, TableTrigger | AllTablesTrigger):
+            end = self.flushes.last_sequence
+            record = {"wal_sequence": end, "attempted_through": end}
+        elif isinstance(spec, EveryTrigger | CronTrigger):
+            record = {"last_fire": utc_now().isoformat()}
+        else:
             return
-        end = self.flushes.last_sequence
-        record = {"wal_sequence": end, "attempted_through": end}
         await asyncio.to_thread(self.cursors.save, database, definition.name, record)
         self._records[(database, definition.name)] = record
+
+    def _fire_recorder(self, database: str, name: str) -> FireRecorder:
+        def persist(fire: dt.datetime) -> None:
+            record = {"last_fire": fire.isoformat()}
+            self.cursors.save(database, name, record)
+            self._records[(database, name)] = record
+
+        return FireRecorder(self._wal.barrier if self._wal is not None else _nothing, persist)
 
     # -- trigger management
 
@@ -248,6 +268,13 @@ class ProcessingEngine:
                             "started with --restrict-plugin-triggers-to "
                             f"{','.join(self.settings.allowed_kinds)}")
         check_timeout(definition.extra.get("timeout_s"))
+        missed_fires = definition.extra.get("missed_fires", "skip")
+        if missed_fires not in MISSED_FIRES:
+            raise InvalidRequest(f"missed_fires '{missed_fires}' is not one of "
+                                 f"{', '.join(MISSED_FIRES)}")
+        if missed_fires != "skip" and not isinstance(spec, EveryTrigger | CronTrigger):
+            raise InvalidRequest("missed_fires applies to schedule triggers (every:, cron:) "
+                                 "only")
         with self._catalog.lock:
             if definition.name in self._catalog.database(database).triggers:
                 raise AlreadyExists(f"trigger '{definition.name}' already exists in database "
@@ -447,8 +474,14 @@ class ProcessingEngine:
             self._deliveries[key] = delivery
             delivery.start()
         elif isinstance(spec, EveryTrigger | CronTrigger):
-            self._schedules[key] = asyncio.create_task(
-                run_schedule(runner, spec, self.stats, self.log))
+            last_fire = (self._records.get(key) or {}).get("last_fire")
+            downtime = Downtime(dt.datetime.fromisoformat(last_fire) if last_fire else None,
+                                definition.extra.get("missed_fires", "skip"),
+                                self.settings.schedule_max_catch_up)
+            recorder = self._fire_recorder(database, definition.name)
+            self._recorders[key] = recorder
+            self._schedules[key] = asyncio.create_task(run_schedule(
+                runner, spec, self.stats, self.log, downtime, recorder))
 
     async def _deactivate(self, key: tuple[str, str]) -> None:
         runner = self._runners.pop(key, None)
@@ -470,6 +503,9 @@ class ProcessingEngine:
             schedule.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await schedule
+        recorder = self._recorders.pop(key, None)
+        if recorder is not None:
+            await recorder.flush()
 
     def _output_writer(self, database: str, trigger_name: str):
         """Writes a run's queued lines after it returns; refused lines go to the trigger's log
@@ -494,6 +530,10 @@ class ProcessingEngine:
         # Stopping the runner cancels the run that called us, so it happens afterwards.
         asyncio.get_running_loop().call_soon(
             lambda: asyncio.ensure_future(self._deactivate((database, name))))
+
+
+async def _nothing() -> None:
+    pass
 
 
 def _check_arguments(arguments) -> None:
