@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from tests.e2e.test_engine import Engine
+from tests.e2e.test_engine import TRIGGER_URL, Engine
 from tests.helpers import wait_for
 
 COPY = """
@@ -178,3 +178,53 @@ def test_trigger_behind_past_max_lag_skips_loudly(make_server, plugin_dir):
     server.write(f"src,w=b n=100i {BASE_NS + 1000}")
     wait_for(lambda: any(p[0] == "b" for p in _points(engine, "dst")), timeout=15)
     assert _count(engine, "src") == 31
+
+
+def test_kill9_while_behind_replays_flushes_already_snapshotted(make_server, plugin_dir):
+    # Snapshots every 2 flushes write the rows to Parquet; the WAL files stay for the trigger
+    # that has not processed them, and after the kill it gets them from there.
+    server = make_server("--plugin-dir", str(plugin_dir), "--wal-snapshot-size", "2")
+    engine = Engine(server, plugin_dir)
+    engine.plugin("slow.py", SLOW_COPY)
+    assert engine.create("slow", "table:src", "slow.py", args={"sleep": "1"}).status_code == 200
+    for n in range(12):
+        assert server.write(f"src,w=a n={n}i {BASE_NS + n}").status_code == 204
+    assert wait_for(lambda: engine.table_rows("SELECT count(*) AS n FROM system.parquet_files "
+                                              "WHERE table_name = 'src'")[0]["n"])
+    server.kill()
+    wal_files = list((server.data_dir / "local" / "wal").glob("*.wal"))
+    assert len(wal_files) >= 10  # kept past their snapshot
+    server.start()
+    engine.http = server.client()
+    wait_for(lambda: _count(engine, "dst") >= 12, timeout=30)
+    assert _points(engine, "dst") == _points(engine, "src")
+    stats = wait_for(lambda: (s := engine.stats("slow")) and s["lag_flushes"] == 0 and s)
+    assert stats["skipped_rows"] == 0
+    # once the trigger has passed them, the next snapshot removes them
+    for n in range(12, 16):
+        server.write(f"src,w=a n={n}i {BASE_NS + n}")
+    wait_for(lambda: len(list((server.data_dir / "local" / "wal").glob("*.wal"))) < 6,
+             timeout=30)
+
+
+def test_new_disabled_and_enabled_triggers_see_writes_from_then_on(make_server, plugin_dir):
+    server = make_server("--plugin-dir", str(plugin_dir))
+    engine = Engine(server, plugin_dir)
+    engine.plugin("copy.py", COPY)
+    engine.ensure_db("test")
+    server.write(f"src,w=before n=0i {BASE_NS}")
+    assert engine.create("copy", "table:src", "copy.py").status_code == 200
+    server.write(f"src,w=enabled n=1i {BASE_NS + 1}")
+    wait_for(lambda: _count(engine, "dst") == 1)
+    assert engine.http.post(f"{TRIGGER_URL}/disable",
+                            params={"db": "test", "trigger_name": "copy"}).status_code == 200
+    server.write(f"src,w=disabled n=2i {BASE_NS + 2}")
+    server.restart()  # a disabled trigger holds no WAL and owes nothing after a restart
+    engine.http = server.client()
+    server.write(f"src,w=disabled n=3i {BASE_NS + 3}")
+    assert engine.http.post(f"{TRIGGER_URL}/enable",
+                            params={"db": "test", "trigger_name": "copy"}).status_code == 200
+    server.write(f"src,w=again n=4i {BASE_NS + 4}")
+    wait_for(lambda: _count(engine, "dst") == 2)
+    time.sleep(0.5)
+    assert {w for w, _ in _points(engine, "dst")} == {"enabled", "again"}
