@@ -26,6 +26,22 @@ def process_writes(influxdb3_local, table_batches, args):
             influxdb3_local.write(line)
 """
 
+# Not idempotent: a repeated run would add rows (a new timestamp each time), so only
+# exactly-once output (the run's writes and its cursor in one WAL record) ends exact.
+APPEND_LOG = """
+import time
+
+def process_writes(influxdb3_local, table_batches, args):
+    now = time.time_ns()
+    for batch in table_batches:
+        for i, row in enumerate(batch["rows"]):
+            line = LineBuilder("dst_log")
+            line.tag("w", row["w"])
+            line.int64_field("src_time", row["time"])
+            line.time_ns(now + i)
+            influxdb3_local.write(line)
+"""
+
 SLOW_COPY = """
 import time
 
@@ -106,7 +122,9 @@ def test_copy_plugin_loses_nothing_across_kill9(make_server, plugin_dir):
     server = make_server("--plugin-dir", str(plugin_dir), "--wal-snapshot-size", "20")
     engine = Engine(server, plugin_dir)
     engine.plugin("copy.py", COPY)
+    engine.plugin("append_log.py", APPEND_LOG)
     assert engine.create("copy", "table:src", "copy.py").status_code == 200
+    assert engine.create("log", "table:src", "append_log.py").status_code == 200
     rng = random.Random(14)
     with Writers(lambda: server.url) as writers:
         for _ in range(2):
@@ -127,6 +145,12 @@ def test_copy_plugin_loses_nothing_across_kill9(make_server, plugin_dir):
     stats = wait_for(lambda: (s := engine.stats("copy")) and s["lag_flushes"] == 0 and s)
     assert stats["cursor_wal_sequence"] > 0
     assert stats["dropped_events"] == 0 and stats["skipped_rows"] == 0
+    # exactly once, with no help from last-write-wins
+    wait_for(lambda: (s := engine.stats("log")) and s["lag_flushes"] == 0)
+    time.sleep(0.3)
+    logged = engine.table_rows("SELECT w, src_time FROM dst_log")
+    assert len(logged) == len(src)
+    assert {(r["w"], r["src_time"]) for r in logged} == src
 
 
 def test_slow_trigger_falls_behind_without_dropping(make_server, plugin_dir):

@@ -68,8 +68,8 @@ def test_run_async_cursor_passes_a_flush_only_when_every_earlier_one_is_done():
         runner.runs[2][1].set_result(None)
         await _settle()
         assert delivery.cursor == 3
+        await delivery.stop()  # saves where it got to
         assert cursors.saved[-1]["wal_sequence"] == 3
-        await delivery.stop()
 
     asyncio.run(scenario())
 

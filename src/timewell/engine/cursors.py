@@ -16,6 +16,16 @@ from timewell.storage.objectstore import ObjectStore
 log = logging.getLogger(__name__)
 
 
+def cursor_key(database: str, trigger_name: str) -> str:
+    """How a WAL file names a trigger whose cursor it commits."""
+    return f"{quote(database, safe='')}/{quote(trigger_name, safe='')}"
+
+
+def parse_cursor_key(key: str) -> tuple[str, str]:
+    database, _, name = key.partition("/")
+    return unquote(database), unquote(name)
+
+
 class CursorStore:
     def __init__(self, store: ObjectStore, prefix: str) -> None:
         self._store = store
@@ -23,7 +33,7 @@ class CursorStore:
 
     def _path(self, database: str, trigger_name: str) -> str:
         # quoted: database and trigger names may hold characters a path may not
-        return f"{self._prefix}{quote(database, safe='')}/{quote(trigger_name, safe='')}.json"
+        return f"{self._prefix}{cursor_key(database, trigger_name)}.json"
 
     def load_all(self) -> dict[tuple[str, str], dict]:
         """Every trigger's record (blocking I/O); an unreadable one is logged and left out

@@ -19,7 +19,7 @@ import pyarrow as pa
 from timewell.catalog import Catalog, TriggerDefinition
 from timewell.engine.cache import PluginCache
 from timewell.engine.cache_store import CacheStore
-from timewell.engine.cursors import CursorStore
+from timewell.engine.cursors import CursorStore, parse_cursor_key
 from timewell.engine.database import NodeDatabase
 from timewell.engine.delivery import WriteDelivery
 from timewell.engine.dry_run import DryRunner
@@ -187,6 +187,7 @@ class ProcessingEngine:
             return
         self.flushes.add(flush)
         if flush.replayed:
+            self._committed_cursors(flush)
             return  # at start-up: deliveries start after the replay
         tables = {(write.database, write.table) for write in flush.writes}
         databases = {database for database, _ in tables}
@@ -195,6 +196,18 @@ class ProcessingEngine:
                     delivery.table is None or (delivery.database, delivery.table) in tables):
                 delivery.wake()
         self._prune()
+
+    def _committed_cursors(self, flush: WalFlush) -> None:
+        """A replayed WAL file holds the cursors committed with runs' output: they may be
+        newer than the saved records (the crash came before those were written)."""
+        for key, sequence in flush.cursors.items():
+            trigger = parse_cursor_key(key)
+            record = self._records.get(trigger)
+            if record is None or record.get("wal_sequence", sequence) >= sequence:
+                continue
+            record["wal_sequence"] = sequence
+            if trigger in self._resuming:
+                self._resuming[trigger] = sequence
 
     def _prune(self) -> None:
         """Forget the flushes every write trigger has passed."""
@@ -508,13 +521,15 @@ class ProcessingEngine:
             await recorder.flush()
 
     def _output_writer(self, database: str, trigger_name: str):
-        """Writes a run's queued lines after it returns; refused lines go to the trigger's log
-        (the run itself succeeded)."""
+        """Writes a run's queued lines after it returns, in one WAL write with the cursor the
+        run commits; refused lines go to the trigger's log (the run itself succeeded)."""
 
-        async def write(db_name: str, lines: str) -> None:
+        async def write(outputs: dict[str, str], commits: dict[str, int] | None) -> None:
             try:
-                await self._database.write_later(db_name, lines)
+                failures = await self._database.write_committed(outputs, commits or {})
             except Exception as e:
+                failures = dict.fromkeys(outputs, e)
+            for db_name, e in failures.items():
                 self.log.add(database, trigger_name, "ERROR",
                              f"writing the plugin's output to database '{db_name}' failed: {e}")
 

@@ -34,7 +34,8 @@ class RunOutcome:
 class TriggerRunner:
     def __init__(self, definition: TriggerDefinition, database_name: str, execution: Execution,
                  engine_log: EngineLog, stats: EngineStats, timeout_s: float | None,
-                 write_later: Callable[[str, str], Awaitable[None]],
+                 write_outputs: Callable[[dict[str, str], dict[str, int] | None],
+                                         Awaitable[None]],
                  disable: Callable[[str], Awaitable[None]],
                  async_slots: asyncio.Semaphore | None = None) -> None:
         self.definition = definition
@@ -43,7 +44,7 @@ class TriggerRunner:
         self._log = engine_log
         self._stats = stats
         self._timeout_s = timeout_s
-        self._write_later = write_later
+        self._write_outputs = write_outputs
         self._disable = disable
         self._async_slots = async_slots  # --async-trigger-concurrency-limit, server-wide
         self._overlap = asyncio.Semaphore(ASYNC_LIMIT)
@@ -135,8 +136,11 @@ class TriggerRunner:
         logger.log("INFO", f"finished execution in {format_duration_ns(int(elapsed * 1e9))}",
                    routine=True)
         self._stats.record_run(self.database_name, self.name, elapsed, None, done.cpu_s)
-        for db_name, lines in done.writes.items():
-            await self._write_later(db_name, "\n".join(lines))
+        outputs = {db_name: "\n".join(lines) for db_name, lines in done.writes.items() if lines}
+        if outputs:
+            # One WAL write, with the cursor this run commits (write triggers): after a crash
+            # both are there or neither.
+            await self._write_outputs(outputs, invocation.commits)
         return RunOutcome(result=done.result)
 
     def _activation(self, invocation: Invocation, entered: float) -> None:

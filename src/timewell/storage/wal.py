@@ -39,14 +39,14 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import pyarrow as pa
 
 from timewell.errors import Unavailable
 from timewell.storage.objectstore import ObjectStore
-from timewell.storage.walfile import CorruptWalFile, TableWrite, decode, encode
+from timewell.storage.walfile import CorruptWalFile, TableWrite, decode_with_cursors, encode
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,8 @@ class WalFlush:
     sequence: int
     writes: list[TableWrite]
     replayed: bool = False
+    # write triggers' cursors committed in this file with their runs' output (exactly-once)
+    cursors: dict[str, int] = field(default_factory=dict)
 
 
 class FlushSubscriber(Protocol):
@@ -75,6 +77,7 @@ class _Unsettled:
     sequence: int
     writes: list[TableWrite]
     waiters: list[asyncio.Future]
+    cursors: dict[str, int]
 
 
 class Wal:
@@ -84,6 +87,7 @@ class Wal:
         self._interval = flush_interval_s
         self._subscribers: list[FlushSubscriber] = []
         self._pending: list[TableWrite] = []
+        self._pending_cursors: dict[str, int] = {}  # committed with the pending writes
         self._waiters: list[asyncio.Future] = []
         self._next_sequence = 1
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal")
@@ -124,12 +128,12 @@ class Wal:
                 self.removed_through = max(self.removed_through, sequence_in_name)
                 continue
             try:
-                sequence, writes = decode(self._store.get(path))
+                sequence, writes, cursors = decode_with_cursors(self._store.get(path))
             except CorruptWalFile as e:
                 log.error("skipping corrupt WAL file %s (%s): its writes were never "
                           "acknowledged or the file was damaged", path, e)
                 continue
-            flush = WalFlush(sequence, writes, replayed=True)
+            flush = WalFlush(sequence, writes, replayed=True, cursors=cursors)
             if persisted:  # kept for a write trigger only
                 for reader in self._retained_readers:
                     reader.on_flush(flush)
@@ -142,13 +146,13 @@ class Wal:
         """A published flush read back from its file (blocking I/O); None when the file is
         gone (removed after a snapshot) or damaged."""
         try:
-            number, writes = decode(self._store.get(self._path(sequence)))
+            number, writes, cursors = decode_with_cursors(self._store.get(self._path(sequence)))
         except FileNotFoundError:
             return None
         except CorruptWalFile as e:
             log.error("WAL file %d is damaged (%s)", sequence, e)
             return None
-        return WalFlush(number, writes, replayed=True)
+        return WalFlush(number, writes, replayed=True, cursors=cursors)
 
     async def barrier(self) -> None:
         """Return once everything buffered so far (no_sync writes included) is durable;
@@ -203,16 +207,20 @@ class Wal:
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="wal-flush")
 
-    async def write(self, writes: list[TableWrite], no_sync: bool) -> None:
+    async def write(self, writes: list[TableWrite], no_sync: bool,
+                    cursors: dict[str, int] | None = None) -> None:
         """Buffer `writes`; unless `no_sync`, return once they are durable and published.
         Unavailable when they were not applied (retry), or, at shutdown only, when the
-        outcome could not be made sure of."""
+        outcome could not be made sure of. `cursors` (write triggers' positions) land in the
+        same WAL file as `writes`: both are durable, or neither."""
         if self._closed:
             raise Unavailable("the server is shutting down; retry the write on another node")
         if self._unsettled is not None:
             raise Unavailable("the write-ahead log cannot be written at the moment; the write "
                               "was not applied, retry")
         self._pending.extend(writes)
+        for key, sequence in (cursors or {}).items():
+            self._pending_cursors[key] = max(sequence, self._pending_cursors.get(key, 0))
         if no_sync:
             return
         waiter = asyncio.get_running_loop().create_future()
@@ -235,7 +243,7 @@ class Wal:
             # Only behind an unsettled flush: these were never written anywhere.
             log.error("%d buffered writes could not be written before shutdown",
                       len(self._pending))
-            self._pending = []
+            self._pending, self._pending_cursors = [], {}
             _fail(self._waiters, "the write-ahead log could not be written before shutdown; "
                                  "the write was not applied, retry")
             self._waiters = []
@@ -263,39 +271,40 @@ class Wal:
             return  # buffered writes wait behind it, so files are published in order
         if not self._pending:
             return
-        writes, waiters = self._pending, self._waiters
-        self._pending, self._waiters = [], []
+        writes, waiters, cursors = self._pending, self._waiters, self._pending_cursors
+        self._pending, self._waiters, self._pending_cursors = [], [], {}
         sequence = self._next_sequence
         self._next_sequence += 1  # never reused, whatever happens to this flush
         started = time.perf_counter()
         try:
-            merged = await self._in_executor(self._persist, sequence, writes)
+            merged = await self._in_executor(self._persist, sequence, writes, cursors)
         except Exception as e:
             log.exception("could not write WAL file %d", sequence)
             if await self._in_executor(self._remove, sequence):
                 _fail(waiters, f"the write-ahead log could not be written ({e}); the write was "
                                f"not applied, retry")
             else:
-                self._unsettled = _Unsettled(sequence, writes, waiters)
+                self._unsettled = _Unsettled(sequence, writes, waiters, cursors)
                 log.error("WAL file %d may be on the store: its writes are kept and the file "
                           "written again at every flush; new writes are refused until then",
                           sequence)
             return
         self.last_flush_seconds = time.perf_counter() - started
-        self._complete(sequence, merged, waiters)
+        self._complete(sequence, merged, waiters, cursors)
 
     async def _settle(self) -> bool:
         """Write the unsettled flush's file again; True once it is durable and published."""
         unsettled = self._unsettled
         try:
-            merged = await self._in_executor(self._persist, unsettled.sequence, unsettled.writes)
+            merged = await self._in_executor(self._persist, unsettled.sequence, unsettled.writes,
+                                             unsettled.cursors)
         except Exception as e:
             log.warning("WAL file %d still cannot be written (%s); retrying at the next flush",
                         unsettled.sequence, e)
             return False
         self._unsettled = None
         log.info("WAL file %d written on retry; its writes are applied", unsettled.sequence)
-        self._complete(unsettled.sequence, merged, unsettled.waiters)
+        self._complete(unsettled.sequence, merged, unsettled.waiters, unsettled.cursors)
         return True
 
     async def _give_up(self) -> None:
@@ -312,8 +321,8 @@ class Wal:
                                      "whether the write was applied; query before retrying")
 
     def _complete(self, sequence: int, merged: list[TableWrite],
-                  waiters: list[asyncio.Future]) -> None:
-        self._publish(WalFlush(sequence, merged))
+                  waiters: list[asyncio.Future], cursors: dict[str, int]) -> None:
+        self._publish(WalFlush(sequence, merged, cursors=cursors))
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
@@ -324,9 +333,10 @@ class Wal:
     def _path(self, sequence: int) -> str:
         return f"{self._prefix}{sequence:020d}.wal"
 
-    def _persist(self, sequence: int, writes: list[TableWrite]) -> list[TableWrite]:
+    def _persist(self, sequence: int, writes: list[TableWrite],
+                 cursors: dict[str, int]) -> list[TableWrite]:
         merged = _merge(writes)
-        self._store.durable_put(self._path(sequence), encode(sequence, merged))
+        self._store.durable_put(self._path(sequence), encode(sequence, merged, cursors))
         return merged
 
     def _remove(self, sequence: int) -> bool:
