@@ -44,6 +44,8 @@ class Settings:
     plugin_shutdown_grace_s: float = 5.0
     async_trigger_concurrency_limit: int = 32
     plugin_trigger_kinds: tuple[str, ...] = ("wal", "schedule", "request")
+    trigger_max_lag_bytes: int = 1 << 30  # WAL kept for write triggers that are behind
+    schedule_max_catch_up: int = 100  # missed fires a catch_up schedule runs after downtime
     plugin_repo: str | None = None  # None: the public influxdb3_plugins repository
     package_manager: str | None = None  # uv | pip | disabled; None: uv when available
     without_auth: bool = False

@@ -83,8 +83,9 @@ class Node:
                            state_dir=settings.data_dir / settings.node_id,
                            plugin_repo=settings.plugin_repo or DEFAULT_PLUGIN_REPO,
                            package_manager=settings.package_manager,
-                           **engine_limits(settings)))
+                           **engine_limits(settings)), wal=self.wal)
         self.wal.subscribe(self.engine)
+        self.wal.subscribe_retained(self.engine)
         self.query.add_system_table("processing_engine_triggers", self.engine.triggers_table)
         self.query.add_system_table("processing_engine_trigger_arguments",
                                     self.engine.arguments_table)

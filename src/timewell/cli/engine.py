@@ -54,11 +54,15 @@ def key_values(text: str | None, option: str) -> dict[str, str] | None:
 @click.option("--timeout", default=None,
               help="End a run of this trigger after this long (e.g. 10s), instead of the "
                    "server's --plugin-timeout.")
+@click.option("--missed-fires", type=click.Choice(["skip", "catch_up"]), default=None,
+              help="Schedule triggers: what to do after a restart about the fire times "
+                   "missed while the server was down (default skip).")
 @click.argument("trigger_name")
 def create_trigger(database: str, host: str, token: str | None, trigger_spec: str, path: str,
                    trigger_arguments: str | None, disabled: bool, run_asynchronous: bool,
                    error_behavior: str, public: bool, upload: bool, install_deps: bool,
-                   refresh: bool, timeout: str | None, trigger_name: str) -> None:
+                   refresh: bool, timeout: str | None, missed_fires: str | None,
+                   trigger_name: str) -> None:
     """Create trigger TRIGGER_NAME: run a plugin on writes, a schedule or HTTP requests."""
     server = Server(host, token)
     if upload:
@@ -74,6 +78,8 @@ def create_trigger(database: str, host: str, token: str | None, trigger_spec: st
         body["trigger_settings"]["public"] = True
     if timeout is not None:
         body["trigger_settings"]["timeout"] = timeout
+    if missed_fires is not None:
+        body["trigger_settings"]["missed_fires"] = missed_fires
     if install_deps:
         body["install_deps"] = True
     if refresh:

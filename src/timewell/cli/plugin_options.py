@@ -44,6 +44,14 @@ _OPTIONS = [
                  show_default=True, envvar=["TIMEWELL_RESTRICT_PLUGIN_TRIGGERS_TO"],
                  help="The kinds of trigger that may be created: a comma-separated subset of "
                       "wal, schedule, request."),
+    click.option("--trigger-max-lag", default="1GiB", show_default=True,
+                 envvar=["TIMEWELL_TRIGGER_MAX_LAG"],
+                 help="WAL kept after snapshots for write triggers that are behind; a trigger "
+                      "further behind skips to the oldest flush kept (logged and counted)."),
+    click.option("--schedule-max-catch-up", type=int, default=100, show_default=True,
+                 envvar=["TIMEWELL_SCHEDULE_MAX_CATCH_UP"],
+                 help="Fire times missed while the server was down that a schedule trigger "
+                      "with missed_fires=catch_up runs after a restart, at most."),
 ]
 
 
@@ -54,7 +62,7 @@ def plugin_environment_options(command):
     def callback(*args, plugin_repo: str, package_manager: str, plugin_isolation: str,
                  plugin_memory_limit: str, plugin_shutdown_grace: str,
                  async_trigger_concurrency_limit: int, restrict_plugin_triggers_to: str,
-                 **kwargs):
+                 trigger_max_lag: str, schedule_max_catch_up: int, **kwargs):
         if not plugin_repo.strip():
             raise click.BadParameter("must not be empty", param_hint="--plugin-repo")
         settings = {"plugin_repo": plugin_repo.strip(),
@@ -64,7 +72,10 @@ def plugin_environment_options(command):
                     "plugin_shutdown_grace_s": _grace(plugin_shutdown_grace),
                     "async_trigger_concurrency_limit": _positive(
                         async_trigger_concurrency_limit, "--async-trigger-concurrency-limit"),
-                    "plugin_trigger_kinds": _kinds(restrict_plugin_triggers_to)}
+                    "plugin_trigger_kinds": _kinds(restrict_plugin_triggers_to),
+                    "trigger_max_lag_bytes": _max_lag(trigger_max_lag),
+                    "schedule_max_catch_up": _non_negative(schedule_max_catch_up,
+                                                           "--schedule-max-catch-up")}
         return command(*args, plugin_environment=settings, **kwargs)
 
     for option in reversed(_OPTIONS):
@@ -80,6 +91,21 @@ def _memory_limit(text: str) -> int | None:
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--plugin-memory-limit") from None
     return size or None
+
+
+def _max_lag(text: str) -> int:
+    from timewell.storage.snapshot import parse_memory_threshold
+
+    try:
+        return parse_memory_threshold(text)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--trigger-max-lag") from None
+
+
+def _non_negative(value: int, flag: str) -> int:
+    if value < 0:
+        raise click.BadParameter("must be 0 or more", param_hint=flag)
+    return value
 
 
 def _grace(text: str) -> float:

@@ -35,10 +35,13 @@ class NodeDatabase:
         await self._writer.write_lp(database, lines.encode(), Precision.NANOSECOND,
                                     accept_partial=False, no_sync=no_sync)
 
-    async def write_later(self, database: str, lines: str) -> None:
-        """On the event loop: buffer a plugin's queued writes; bad lines are reported."""
-        await self._writer.write_lp(database, lines.encode(), Precision.NANOSECOND,
-                                    accept_partial=True, no_sync=True)
+    async def write_committed(self, outputs: dict[str, str],
+                              cursors: dict[str, int]) -> dict[str, Exception]:
+        """On the event loop: a run's queued writes (several databases) buffered in one WAL
+        write with the trigger cursors they commit; why each database's lines were refused."""
+        return await self._writer.write_committed(
+            {db: lines.encode() for db, lines in outputs.items()}, Precision.NANOSECOND,
+            cursors)
 
     def query(self, database: str, sql: str, params: dict | None) -> pa.Table:
         return self._query.sql(database, sql, params)

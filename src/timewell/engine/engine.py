@@ -1,5 +1,6 @@
-"""The processing engine: triggers bound to plugins, fed by WAL flushes, schedules and HTTP
-requests. It reaches the database only through the write and query services. Plugins run
+"""The processing engine: triggers bound to plugins, fed by WAL flushes (delivered from
+durable per-trigger cursors, delivery.py), schedules and HTTP requests. It reaches the
+database only through the write and query services. Plugins run
 where `--plugin-isolation` says: worker processes (worker_execution.py, the default) or
 threads of the server (thread_execution.py)."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -17,12 +19,15 @@ import pyarrow as pa
 from timewell.catalog import Catalog, TriggerDefinition
 from timewell.engine.cache import PluginCache
 from timewell.engine.cache_store import CacheStore
+from timewell.engine.cursors import CursorStore, parse_cursor_key
 from timewell.engine.database import NodeDatabase
+from timewell.engine.delivery import WriteDelivery
 from timewell.engine.dry_run import DryRunner
 from timewell.engine.environment import PluginEnvironment, default_package_manager
-from timewell.engine.events import Invocation, RequestCall, WriteEvent
+from timewell.engine.events import Invocation, RequestCall
 from timewell.engine.execution import Execution
 from timewell.engine.files import PluginFiles
+from timewell.engine.flush_log import FlushLog
 from timewell.engine.isolation import Isolation
 from timewell.engine.limits import TRIGGER_KINDS, check_timeout, time_limit_s, trigger_kind
 from timewell.engine.logs import EngineLog
@@ -31,9 +36,14 @@ from timewell.engine.plugins import PluginDirectory
 from timewell.engine.registry import ContentHashes, registry_rows, registry_table
 from timewell.engine.repository import DEFAULT_PLUGIN_REPO, is_repository_plugin
 from timewell.engine.responses import PluginResponse
-from timewell.engine.rows import flush_tables
 from timewell.engine.runner import TriggerRunner
-from timewell.engine.schedule import run_schedule
+from timewell.engine.schedule import (
+    MISSED_FIRES,
+    Downtime,
+    FireRecorder,
+    run_schedule,
+    utc_now,
+)
 from timewell.engine.sources import PLUGIN_RECORD, PluginSources
 from timewell.engine.specs import (
     AllTablesTrigger,
@@ -48,7 +58,7 @@ from timewell.engine.stats import EngineStats
 from timewell.engine.system_tables import arguments_table, triggers_table
 from timewell.errors import AlreadyExists, Forbidden, InvalidRequest, NotFound
 from timewell.storage.objectstore import ObjectStore
-from timewell.storage.wal import WalFlush
+from timewell.storage.wal import Wal, WalFlush
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +78,8 @@ class EngineSettings:
     shutdown_grace_s: float = 5.0
     async_concurrency_limit: int = 32  # runs of run_async triggers at once, server-wide
     allowed_kinds: tuple[str, ...] = TRIGGER_KINDS
+    trigger_max_lag_bytes: int = 1 << 30  # WAL kept for write triggers behind, at most
+    schedule_max_catch_up: int = 100  # missed fires a catch_up schedule runs after downtime
 
 
 class TriggerNotFound(NotFound):
@@ -77,7 +89,7 @@ class TriggerNotFound(NotFound):
 
 class ProcessingEngine:
     def __init__(self, catalog: Catalog, database: NodeDatabase, store: ObjectStore,
-                 store_prefix: str, settings: EngineSettings) -> None:
+                 store_prefix: str, settings: EngineSettings, wal: Wal | None = None) -> None:
         self._catalog = catalog
         self._database = database
         self.settings = settings
@@ -99,6 +111,21 @@ class ProcessingEngine:
         self._specs: dict[tuple[str, str], TriggerSpec] = {}
         self._schedules: dict[tuple[str, str], asyncio.Task] = {}
         self._request_routes: dict[str, TriggerRunner] = {}  # request path -> enabled trigger
+        # Write triggers: the WAL is their queue, read from durable cursors.
+        self._wal = wal
+        self.cursors = CursorStore(store, store_prefix)
+        self._records = self.cursors.load_all()  # (database, trigger) -> its durable record
+        self.flushes = FlushLog(wal.read_flush if wal is not None else lambda _seq: None)
+        self._deliveries: dict[tuple[str, str], WriteDelivery] = {}
+        self._recorders: dict[tuple[str, str], FireRecorder] = {}  # schedules' last fires
+        self._started = False
+        # Until start, the WAL replay must keep what enabled write triggers have not processed.
+        self._resuming = {key: record["wal_sequence"] for key, record in self._records.items()
+                          if "wal_sequence" in record and self._is_enabled_write_trigger(key)}
+        self.stats.position = self._position
+        if wal is not None:
+            wal.retain_from = self._retain_from
+            wal.max_retained_bytes = settings.trigger_max_lag_bytes
         self._async_slots: asyncio.Semaphore | None = None
         self._stopping: asyncio.Future | None = None
         # Dry runs get a cache of their own, so a test never touches a live trigger's state.
@@ -127,6 +154,9 @@ class ProcessingEngine:
                 except Exception as e:  # a broken plugin must not stop the server starting
                     self.log.add(database, trigger.name, "ERROR",
                                  f"trigger not started: {e}")
+        self._started = True
+        self._resuming = {}
+        self._prune()
         self._cache_store.start()
 
     def begin_shutdown(self) -> None:
@@ -150,31 +180,81 @@ class ProcessingEngine:
     # -- WAL subscriber
 
     def on_flush(self, flush: WalFlush) -> None:
+        """Note the flush (pointers: its sequence and rows per table) while some write trigger
+        may want it, and wake the triggers it concerns; they read it themselves."""
+        if not self._deliveries and (self._started or not self._resuming):
+            self.flushes.last_sequence = max(self.flushes.last_sequence, flush.sequence)
+            return
+        self.flushes.add(flush)
         if flush.replayed:
-            return  # these writes fired their triggers before the restart
-        databases = {write.database for write in flush.writes}
+            self._committed_cursors(flush)
+            return  # at start-up: deliveries start after the replay
         tables = {(write.database, write.table) for write in flush.writes}
-        # One event per (database, table) however many triggers take it: in process mode its
-        # data is copied to shared memory once for all of them.
-        events: dict[tuple[str, str | None], WriteEvent] = {}
-        for (database, _), runner in list(self._runners.items()):
-            if database not in databases:
+        databases = {database for database, _ in tables}
+        for delivery in self._deliveries.values():
+            if delivery.database in databases and (
+                    delivery.table is None or (delivery.database, delivery.table) in tables):
+                delivery.wake()
+        self._prune()
+
+    def _committed_cursors(self, flush: WalFlush) -> None:
+        """A replayed WAL file holds the cursors committed with runs' output: they may be
+        newer than the saved records (the crash came before those were written)."""
+        for key, sequence in flush.cursors.items():
+            trigger = parse_cursor_key(key)
+            record = self._records.get(trigger)
+            if record is None or record.get("wal_sequence", sequence) >= sequence:
                 continue
-            spec = self._specs[(database, runner.name)]
-            if isinstance(spec, TableTrigger):
-                if (database, spec.table) not in tables:
-                    continue
-                table = spec.table
-            elif isinstance(spec, AllTablesTrigger):
-                table = None
-            else:
-                continue
-            event = events.get((database, table))
-            if event is None:
-                event = events[(database, table)] = WriteEvent(
-                    flush_tables(flush, database, table))
-            runner.submit(Invocation("process_writes", event,
-                                     runner.definition.trigger_arguments, "wal plugin"))
+            record["wal_sequence"] = sequence
+            if trigger in self._resuming:
+                self._resuming[trigger] = sequence
+
+    def _prune(self) -> None:
+        """Forget the flushes every write trigger has passed."""
+        if self._deliveries:
+            self.flushes.prune(min(d.cursor for d in self._deliveries.values()))
+        elif self._started:
+            self.flushes.prune(self.flushes.last_sequence)
+
+    def _retain_from(self) -> int | None:
+        """The oldest WAL sequence an enabled write trigger has not durably processed (the
+        WAL keeps it past snapshots); called from the snapshot's thread."""
+        cursors = [d.saved_cursor for d in list(self._deliveries.values())]
+        cursors += list(self._resuming.values())
+        return min(cursors) + 1 if cursors else None
+
+    def _position(self, database: str, name: str) -> tuple | None:
+        delivery = self._deliveries.get((database, name))
+        return None if delivery is None else (delivery.cursor, delivery.lag())
+
+    def _is_enabled_write_trigger(self, key: tuple[str, str]) -> bool:
+        with self._catalog.lock:
+            db = self._catalog.databases.get(key[0])
+            trigger = db.triggers.get(key[1]) if db is not None and not db.deleted else None
+        return (trigger is not None and not trigger.disabled and isinstance(
+            parse_trigger_spec(trigger.trigger_specification), TableTrigger | AllTablesTrigger))
+
+    async def _start_at_end(self, database: str, definition: TriggerDefinition) -> None:
+        """A write trigger created or enabled now sees the flushes from now on only; a
+        schedule owes no fire time from before now."""
+        spec = parse_trigger_spec(definition.trigger_specification)
+        if isinstance(spec, TableTrigger | AllTablesTrigger):
+            end = self.flushes.last_sequence
+            record = {"wal_sequence": end, "attempted_through": end}
+        elif isinstance(spec, EveryTrigger | CronTrigger):
+            record = {"last_fire": utc_now().isoformat()}
+        else:
+            return
+        await asyncio.to_thread(self.cursors.save, database, definition.name, record)
+        self._records[(database, definition.name)] = record
+
+    def _fire_recorder(self, database: str, name: str) -> FireRecorder:
+        def persist(fire: dt.datetime) -> None:
+            record = {"last_fire": fire.isoformat()}
+            self.cursors.save(database, name, record)
+            self._records[(database, name)] = record
+
+        return FireRecorder(self._wal.barrier if self._wal is not None else _nothing, persist)
 
     # -- trigger management
 
@@ -201,6 +281,13 @@ class ProcessingEngine:
                             "started with --restrict-plugin-triggers-to "
                             f"{','.join(self.settings.allowed_kinds)}")
         check_timeout(definition.extra.get("timeout_s"))
+        missed_fires = definition.extra.get("missed_fires", "skip")
+        if missed_fires not in MISSED_FIRES:
+            raise InvalidRequest(f"missed_fires '{missed_fires}' is not one of "
+                                 f"{', '.join(MISSED_FIRES)}")
+        if missed_fires != "skip" and not isinstance(spec, EveryTrigger | CronTrigger):
+            raise InvalidRequest("missed_fires applies to schedule triggers (every:, cron:) "
+                                 "only")
         with self._catalog.lock:
             if definition.name in self._catalog.database(database).triggers:
                 raise AlreadyExists(f"trigger '{definition.name}' already exists in database "
@@ -224,6 +311,7 @@ class ProcessingEngine:
         if definition.disabled:
             await execution.stop(0)
         else:
+            await self._start_at_end(database, definition)
             self._activate(database, definition, execution)
 
     async def delete_trigger(self, database: str, name: str, force: bool) -> None:
@@ -235,6 +323,8 @@ class ProcessingEngine:
         self._catalog.commit([{"op": "delete_trigger", "db": database, "name": name}])
         self.cache.clear_trigger(database, name)
         self.stats.forget(database, name)
+        self._records.pop((database, name), None)
+        await asyncio.to_thread(self.cursors.delete, database, name)
 
     async def enable_trigger(self, database: str, name: str, refresh: bool = False) -> None:
         """Enable (`refresh`: first move a repository plugin to the repository's current
@@ -249,6 +339,7 @@ class ProcessingEngine:
         path = await self._plugin_path(trigger, refresh=False)
         execution = await self.isolation.checked(database, trigger, path, spec)
         trigger = self._set_disabled(database, trigger, False)
+        await self._start_at_end(database, trigger)
         self._activate(database, trigger, execution)
 
     async def update_trigger(self, database: str, name: str, plugin_filename: str | None = None,
@@ -383,36 +474,62 @@ class ProcessingEngine:
             self._async_slots)
         self._runners[key] = runner
         self._specs[key] = spec
+        self.stats.of(database, definition.name)  # its row shows from now on, runs or not
         if isinstance(spec, RequestTrigger):
             self._request_routes[spec.path] = runner
         elif isinstance(spec, TableTrigger | AllTablesTrigger):
-            runner.start_queue()
+            record = self._records.get(key) or {}
+            cursor = record.get("wal_sequence", self.flushes.last_sequence)
+            delivery = WriteDelivery(
+                runner, spec.table if isinstance(spec, TableTrigger) else None, self.flushes,
+                self._wal, self.cursors, self.stats, self.log, cursor,
+                record.get("attempted_through", cursor))
+            self._deliveries[key] = delivery
+            delivery.start()
         elif isinstance(spec, EveryTrigger | CronTrigger):
-            self._schedules[key] = asyncio.create_task(
-                run_schedule(runner, spec, self.stats, self.log))
+            last_fire = (self._records.get(key) or {}).get("last_fire")
+            downtime = Downtime(dt.datetime.fromisoformat(last_fire) if last_fire else None,
+                                definition.extra.get("missed_fires", "skip"),
+                                self.settings.schedule_max_catch_up)
+            recorder = self._fire_recorder(database, definition.name)
+            self._recorders[key] = recorder
+            self._schedules[key] = asyncio.create_task(run_schedule(
+                runner, spec, self.stats, self.log, downtime, recorder))
 
     async def _deactivate(self, key: tuple[str, str]) -> None:
         runner = self._runners.pop(key, None)
         spec = self._specs.pop(key, None)
         if isinstance(spec, RequestTrigger):
             self._request_routes.pop(spec.path, None)
+        delivery = self._deliveries.pop(key, None)
+        if delivery is not None:
+            delivery.cancel()
         if runner is not None:
             # Running runs get the grace period to return before their worker is killed.
             await runner.stop(self.settings.shutdown_grace_s)
+        if delivery is not None:
+            await delivery.stop()
+            self._records[key] = {"wal_sequence": delivery.saved_cursor,
+                                  "attempted_through": delivery.saved_cursor}
         schedule = self._schedules.pop(key, None)
         if schedule is not None and schedule is not asyncio.current_task():
             schedule.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await schedule
+        recorder = self._recorders.pop(key, None)
+        if recorder is not None:
+            await recorder.flush()
 
     def _output_writer(self, database: str, trigger_name: str):
-        """Writes a run's queued lines after it returns; refused lines go to the trigger's log
-        (the run itself succeeded)."""
+        """Writes a run's queued lines after it returns, in one WAL write with the cursor the
+        run commits; refused lines go to the trigger's log (the run itself succeeded)."""
 
-        async def write(db_name: str, lines: str) -> None:
+        async def write(outputs: dict[str, str], commits: dict[str, int] | None) -> None:
             try:
-                await self._database.write_later(db_name, lines)
+                failures = await self._database.write_committed(outputs, commits or {})
             except Exception as e:
+                failures = dict.fromkeys(outputs, e)
+            for db_name, e in failures.items():
                 self.log.add(database, trigger_name, "ERROR",
                              f"writing the plugin's output to database '{db_name}' failed: {e}")
 
@@ -428,6 +545,10 @@ class ProcessingEngine:
         # Stopping the runner cancels the run that called us, so it happens afterwards.
         asyncio.get_running_loop().call_soon(
             lambda: asyncio.ensure_future(self._deactivate((database, name))))
+
+
+async def _nothing() -> None:
+    pass
 
 
 def _check_arguments(arguments) -> None:

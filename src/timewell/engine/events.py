@@ -71,6 +71,9 @@ class Invocation:
     trigger_arguments: dict[str, str] | None
     description: str
     created: float = field(default_factory=time.perf_counter)  # for activation latency
+    # write triggers: the cursor a successful run commits with its queued writes, in one WAL
+    # write (`cursors.cursor_key` -> WAL sequence); None: nothing to commit
+    commits: dict[str, int] | None = None
 
 
 def entry_arguments(event: Event, api, trigger_arguments: dict[str, str] | None) -> tuple:

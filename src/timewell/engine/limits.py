@@ -26,7 +26,9 @@ def engine_limits(settings) -> dict:
             "memory_limit_bytes": settings.plugin_memory_limit_bytes,
             "shutdown_grace_s": settings.plugin_shutdown_grace_s,
             "async_concurrency_limit": settings.async_trigger_concurrency_limit,
-            "allowed_kinds": tuple(settings.plugin_trigger_kinds)}
+            "allowed_kinds": tuple(settings.plugin_trigger_kinds),
+            "trigger_max_lag_bytes": settings.trigger_max_lag_bytes,
+            "schedule_max_catch_up": settings.schedule_max_catch_up}
 
 
 def trigger_kind(spec: TriggerSpec) -> str:

@@ -1,6 +1,8 @@
 """Running one trigger's plugin: one run at a time (or overlapping when `run_async`), within a
-time limit, with the trigger's error behavior. Where the plugin runs is the `Execution`'s
-business (a thread of the server, or the trigger's worker process); never on the event loop."""
+time limit, with the trigger's error behavior. What a write trigger runs on comes from its
+delivery (delivery.py); a schedule's fires from schedule.py. Where the plugin runs is the
+`Execution`'s business (a thread of the server, or the trigger's worker process); never on the
+event loop."""
 
 from __future__ import annotations
 
@@ -19,7 +21,6 @@ from timewell.engine.stats import EngineStats
 
 log = logging.getLogger(__name__)
 
-QUEUE_LIMIT = 1000  # pending write events per trigger; more are dropped and counted
 ASYNC_LIMIT = 8  # overlapping runs of one run_async trigger
 RETRY_DELAYS_S = (0.5, 1.0, 2.0)  # error_behavior=retry: three retries, then log
 
@@ -33,7 +34,8 @@ class RunOutcome:
 class TriggerRunner:
     def __init__(self, definition: TriggerDefinition, database_name: str, execution: Execution,
                  engine_log: EngineLog, stats: EngineStats, timeout_s: float | None,
-                 write_later: Callable[[str, str], Awaitable[None]],
+                 write_outputs: Callable[[dict[str, str], dict[str, int] | None],
+                                         Awaitable[None]],
                  disable: Callable[[str], Awaitable[None]],
                  async_slots: asyncio.Semaphore | None = None) -> None:
         self.definition = definition
@@ -42,32 +44,20 @@ class TriggerRunner:
         self._log = engine_log
         self._stats = stats
         self._timeout_s = timeout_s
-        self._write_later = write_later
+        self._write_outputs = write_outputs
         self._disable = disable
         self._async_slots = async_slots  # --async-trigger-concurrency-limit, server-wide
-        self._queue: asyncio.Queue[Invocation] = asyncio.Queue(QUEUE_LIMIT)
         self._overlap = asyncio.Semaphore(ASYNC_LIMIT)
         self._tasks: set[asyncio.Task] = set()
-        self._drain_task: asyncio.Task | None = None
         self._stopped = False
 
     @property
     def name(self) -> str:
         return self.definition.name
 
-    def start_queue(self) -> None:
-        """Start taking queued invocations (write triggers)."""
-        self._drain_task = asyncio.create_task(self._drain(), name=f"trigger-{self.name}")
-
-    def submit(self, invocation: Invocation) -> None:
-        """Queue without waiting; a full queue drops the invocation (counted, logged)."""
-        try:
-            self._queue.put_nowait(invocation)
-        except asyncio.QueueFull:
-            self._stats.bump(self.database_name, self.name, "dropped")
-            self._log.add(self.database_name, self.name, "WARN",
-                          f"trigger queue full ({QUEUE_LIMIT} pending); dropped "
-                          f"{invocation.description}")
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
 
     def try_start_overlapping(self, invocation: Invocation) -> bool:
         """For run_async schedules: start a run beside the others unless ASYNC_LIMIT run."""
@@ -80,8 +70,6 @@ class TriggerRunner:
         """Stop taking events; running runs' next influxdb3_local call raises
         KeyboardInterrupt."""
         self._stopped = True
-        if self._drain_task is not None:
-            self._drain_task.cancel()
         self.execution.cancel()
 
     async def stop(self, grace_s: float) -> None:
@@ -90,27 +78,19 @@ class TriggerRunner:
         await self.execution.stop(grace_s)
         for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*(t for t in [self._drain_task, *self._tasks] if t),
-                             return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _drain(self) -> None:
-        while True:
-            invocation = await self._queue.get()
-            if self.definition.run_async:
-                await self._overlap.acquire()
-                self._overlap.release()
-                self._spawn(invocation)
-            else:
-                await self.run(invocation)
+    async def run_guarded(self, invocation: Invocation) -> RunOutcome:
+        """`run`, within the server-wide limit of run_async runs when the trigger is one."""
+        if self._async_slots is None or not self.definition.run_async:
+            return await self.run(invocation)
+        async with self._async_slots:
+            return await self.run(invocation)
 
     def _spawn(self, invocation: Invocation) -> None:
         async def guarded() -> None:
             async with self._overlap:
-                if self._async_slots is None:
-                    await self.run(invocation)
-                    return
-                async with self._async_slots:
-                    await self.run(invocation)
+                await self.run_guarded(invocation)
 
         task = asyncio.create_task(guarded())
         self._tasks.add(task)
@@ -156,8 +136,11 @@ class TriggerRunner:
         logger.log("INFO", f"finished execution in {format_duration_ns(int(elapsed * 1e9))}",
                    routine=True)
         self._stats.record_run(self.database_name, self.name, elapsed, None, done.cpu_s)
-        for db_name, lines in done.writes.items():
-            await self._write_later(db_name, "\n".join(lines))
+        outputs = {db_name: "\n".join(lines) for db_name, lines in done.writes.items() if lines}
+        if outputs:
+            # One WAL write, with the cursor this run commits (write triggers): after a crash
+            # both are there or neither.
+            await self._write_outputs(outputs, invocation.commits)
         return RunOutcome(result=done.result)
 
     def _activation(self, invocation: Invocation, entered: float) -> None:

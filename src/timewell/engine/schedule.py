@@ -1,9 +1,19 @@
-"""Schedule triggers (`every:`, `cron:`): firing a runner at each scheduled time."""
+"""Schedule triggers (`every:`, `cron:`): firing a runner at each scheduled time, and what
+happens to the fire times missed while the server was down.
+
+The last completed fire time is saved durably (cursors.py). After a restart the fire times
+since then were missed: `missed_fires=skip` (the default, as upstream) counts them in
+`skipped_fires`; `catch_up` runs them first, in order, each with its own `call_time`, at most
+--schedule-max-catch-up of them (the most recent; older ones are counted as skipped)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from timewell.engine.events import Invocation, ScheduledCall
 from timewell.engine.logs import EngineLog
@@ -11,21 +21,106 @@ from timewell.engine.runner import TriggerRunner
 from timewell.engine.specs import CronTrigger, EveryTrigger, ScheduleExhausted
 from timewell.engine.stats import EngineStats
 
+MISSED_FIRES = ("skip", "catch_up")
+_COUNT_LIMIT = 1_000_000  # missed fire times counted at most (an every:1s trigger off for weeks)
+
+
+@dataclass(frozen=True)
+class Downtime:
+    """What a schedule does about the fire times after `last_fire` that have passed."""
+
+    last_fire: dt.datetime | None  # the last completed fire before the restart; None: new
+    policy: str = "skip"
+    max_catch_up: int = 100
+
+
+class FireRecorder:
+    """Saves a schedule's last completed fire time durably, off the schedule's path: once
+    the runs' queued writes are durable (a restart must not skip a fire whose output was
+    lost), the newest fire time is written; saves never overlap, so they never go back."""
+
+    def __init__(self, barrier: Callable[[], Awaitable[None]],
+                 persist: Callable[[dt.datetime], None]) -> None:
+        self._barrier = barrier
+        self._persist = persist  # blocking I/O
+        self._latest: dt.datetime | None = None
+        self._task: asyncio.Task | None = None
+
+    async def __call__(self, fire: dt.datetime) -> None:
+        self._latest = fire
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._save())
+
+    async def _save(self) -> None:
+        saved = None
+        while self._latest != saved:
+            fire = self._latest
+            try:
+                await self._barrier()
+                await asyncio.to_thread(self._persist, fire)
+            except Exception:  # a restart may repeat this fire (at-least-once)
+                logging.getLogger(__name__).warning("saving a schedule's last fire time "
+                                                    "failed", exc_info=True)
+                return
+            saved = fire
+
+    async def flush(self) -> None:
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
 
 async def run_schedule(runner: TriggerRunner, spec: EveryTrigger | CronTrigger,
-                       stats: EngineStats, log: EngineLog) -> None:
+                       stats: EngineStats, log: EngineLog, downtime: Downtime,
+                       save_fire: Callable[[dt.datetime], Awaitable[None]]) -> None:
     """Fire at each scheduled time. Without run_async a slow run delays the next fire;
     fire times missed meanwhile are skipped (counted in the stats), not run back to back."""
     try:
-        await _fire_on_schedule(runner, spec, stats)
+        start_after = utc_now()
+        if downtime.last_fire is not None:
+            start_after = await _missed_fires(runner, spec, stats, log, downtime, save_fire)
+        await _fire_on_schedule(runner, spec, stats, save_fire, start_after)
     except ScheduleExhausted:
         log.add(runner.database_name, runner.name, "WARN",
                 f"schedule {spec} has no fire times left; the trigger stays idle")
 
 
+async def _missed_fires(runner: TriggerRunner, spec: EveryTrigger | CronTrigger,
+                        stats: EngineStats, log: EngineLog, downtime: Downtime,
+                        save_fire: Callable[[dt.datetime], Awaitable[None]]) -> dt.datetime:
+    """Run or skip the fire times missed; the moment up to which they were handled (the
+    schedule goes on with the first fire after it, even if catching up took a while)."""
+    keep = downtime.max_catch_up if downtime.policy == "catch_up" else 0
+    missed: deque[dt.datetime] = deque(maxlen=keep or None)
+    count = 0
+    now = utc_now()
+    fire = spec.next_fire(downtime.last_fire)
+    while fire <= now and count < _COUNT_LIMIT:
+        count += 1
+        if keep:
+            missed.append(fire)
+        fire = spec.next_fire(fire)
+    if not count:
+        return now
+    to_run = list(missed) if keep else []
+    skipped = count - len(to_run)
+    if skipped:
+        stats.add(runner.database_name, runner.name, "skipped_fires", skipped)
+    log.add(runner.database_name, runner.name, "WARN" if skipped else "INFO",
+            f"{count} fire times were missed since {downtime.last_fire} (server down): "
+            f"running {len(to_run)} now (missed_fires={downtime.policy}), skipping {skipped}")
+    for fire in to_run:
+        await runner.run(_schedule_invocation(fire, runner.definition.trigger_arguments))
+        if runner.stopped:
+            break
+        await save_fire(fire)
+    return now
+
+
 async def _fire_on_schedule(runner: TriggerRunner, spec: EveryTrigger | CronTrigger,
-                            stats: EngineStats) -> None:
-    fire = spec.next_fire(utc_now())
+                            stats: EngineStats,
+                            save_fire: Callable[[dt.datetime], Awaitable[None]],
+                            start_after: dt.datetime) -> None:
+    fire = spec.next_fire(start_after)
     while True:
         # The loop's timer may wake a little early: sleep until the fire time has come.
         while (delay := (fire - utc_now()).total_seconds()) > 0:
@@ -34,8 +129,13 @@ async def _fire_on_schedule(runner: TriggerRunner, spec: EveryTrigger | CronTrig
         if runner.definition.run_async:
             if not runner.try_start_overlapping(invocation):
                 stats.bump(runner.database_name, runner.name, "skipped_fires")
+            else:
+                await save_fire(fire)  # started: a restart does not owe this fire
         else:
             await runner.run(invocation)
+            if runner.stopped:
+                return  # cut off by the trigger stopping: not completed
+            await save_fire(fire)
         following, now = spec.next_fire(fire), utc_now()
         while following <= now:
             stats.bump(runner.database_name, runner.name, "skipped_fires")

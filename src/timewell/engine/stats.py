@@ -8,6 +8,7 @@ import dataclasses
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -20,8 +21,12 @@ class TriggerStats:
     runs: int = 0
     errors: int = 0
     retries: int = 0
-    dropped: int = 0  # events refused because the trigger's queue was full
-    skipped_fires: int = 0  # schedule fire times missed while a run was still going
+    dropped: int = 0  # always 0 since the WAL is write triggers' queue; kept for dashboards
+    skipped_fires: int = 0  # schedule fire times missed (a run still going, or downtime)
+    redelivered_flushes: int = 0  # runs had these before a restart, maybe to the end
+    skipped_rows: int = 0  # rows of WAL flushes removed before the trigger got to them
+    skipped_flushes: int = 0
+    lagging: bool = False  # skipped flushes past --trigger-max-lag and has not caught up yet
     last_run_ns: int | None = None
     total_run_s: float = 0.0
     last_error: str | None = None
@@ -64,6 +69,9 @@ class EngineStats:
     def __init__(self) -> None:
         self._stats: dict[tuple[str, str], TriggerStats] = {}
         self._lock = threading.Lock()
+        # (database, trigger) -> (cursor, Lag) of an enabled write trigger, else None; set by
+        # the engine: lag is computed when asked for, not kept up to date.
+        self.position: Callable[[str, str], tuple | None] = lambda _db, _name: None
 
     def of(self, database: str, trigger_name: str) -> TriggerStats:
         with self._lock:
@@ -107,9 +115,17 @@ class EngineStats:
                 stats.peak_memory_bytes = peak_bytes
 
     def bump(self, database: str, trigger_name: str, counter: str) -> None:
+        self.add(database, trigger_name, counter, 1)
+
+    def add(self, database: str, trigger_name: str, counter: str, amount: int) -> None:
         stats = self.of(database, trigger_name)
         with self._lock:
-            setattr(stats, counter, getattr(stats, counter) + 1)
+            setattr(stats, counter, getattr(stats, counter) + amount)
+
+    def set_lagging(self, database: str, trigger_name: str, lagging: bool) -> None:
+        stats = self.of(database, trigger_name)
+        with self._lock:
+            stats.lagging = lagging
 
     def snapshot(self) -> list[tuple[str, str, TriggerStats]]:
         """(database, trigger name, a copy of its stats) for every trigger."""
@@ -123,6 +139,7 @@ class EngineStats:
     def table(self, database: str) -> pa.Table:
         with self._lock:
             items = sorted((name, s) for (db, name), s in self._stats.items() if db == database)
+        positions = [self.position(database, name) for name, _ in items]
         return pa.table({
             "trigger_name": pa.array([n for n, _ in items], pa.string()),
             "runs": pa.array([s.runs for _, s in items], pa.int64()),
@@ -149,4 +166,16 @@ class EngineStats:
                 [",".join(f"{k}={v}" for k, v in sorted(s.restart_causes.items())) or None
                  for _, s in items], pa.string()),
             "last_worker_restart": pa.array([s.last_restart for _, s in items], pa.string()),
+            "cursor_wal_sequence": pa.array([p[0] if p else None for p in positions],
+                                            pa.int64()),
+            "lag_flushes": pa.array([p[1].flushes if p else None for p in positions],
+                                    pa.int64()),
+            "lag_rows": pa.array([p[1].rows if p else None for p in positions], pa.int64()),
+            "lag_seconds": pa.array([p[1].seconds if p else None for p in positions],
+                                    pa.float64()),
+            "redelivered_flushes": pa.array([s.redelivered_flushes for _, s in items],
+                                            pa.int64()),
+            "lagging": pa.array([s.lagging for _, s in items], pa.bool_()),
+            "skipped_rows": pa.array([s.skipped_rows for _, s in items], pa.int64()),
+            "skipped_flushes": pa.array([s.skipped_flushes for _, s in items], pa.int64()),
         })

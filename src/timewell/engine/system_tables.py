@@ -19,6 +19,8 @@ def triggers_table(database: str, triggers: list[TriggerDefinition]) -> pa.Table
         "run_async": pa.array([t.run_async for t in triggers], pa.bool_()),
         "public": pa.array([t.extra.get("public") is True for t in triggers], pa.bool_()),
         "timeout_s": pa.array([t.extra.get("timeout_s") for t in triggers], pa.float64()),
+        "missed_fires": pa.array([t.extra.get("missed_fires", "skip") for t in triggers],
+                                 pa.string()),
         "database_name": pa.array([database] * len(triggers), pa.string()),
     })
 

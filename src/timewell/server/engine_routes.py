@@ -40,6 +40,9 @@ def routes(node: Node) -> list[Route]:
         # timewell's own setting: a public request trigger answers without a token
         if _bool(settings.get("public", data.get("public", False)), "public"):
             definition.extra["public"] = True
+        missed_fires = settings.get("missed_fires", data.get("missed_fires"))
+        if missed_fires is not None:
+            definition.extra["missed_fires"] = str(missed_fires)
         timeout = settings.get("timeout", data.get("timeout"))
         if timeout is not None:
             definition.extra["timeout_s"] = _seconds(timeout, "timeout")

@@ -112,9 +112,34 @@ class _TriggerCollector:
             "timewell_trigger_worker_restarts",
             "Plugin worker processes replaced, per trigger and cause (timeout, memory, crash, "
             "cancelled).", labels=[*labels, "cause"])
+        lag_flushes = GaugeMetricFamily(
+            "timewell_trigger_lag_flushes",
+            "WAL flushes with rows for the write trigger that it has not processed yet.",
+            labels=labels)
+        lag_rows = GaugeMetricFamily(
+            "timewell_trigger_lag_rows", "Rows the write trigger has not processed yet.",
+            labels=labels)
+        lag_seconds = GaugeMetricFamily(
+            "timewell_trigger_lag_seconds",
+            "Age of the oldest WAL flush the write trigger has not processed yet.",
+            labels=labels)
+        skipped_rows = CounterMetricFamily(
+            "timewell_trigger_skipped_rows",
+            "Rows a write trigger never saw: their WAL was removed past --trigger-max-lag.",
+            labels=labels)
+        redelivered = CounterMetricFamily(
+            "timewell_trigger_redelivered_flushes",
+            "WAL flushes delivered again after a restart (at-least-once).", labels=labels)
         for database, trigger, stats in sorted(self._stats.snapshot(),
                                                key=lambda item: item[:2]):
             key = [database, trigger]
+            position = self._stats.position(database, trigger)
+            if position is not None:
+                lag_flushes.add_metric(key, position[1].flushes)
+                lag_rows.add_metric(key, position[1].rows)
+                lag_seconds.add_metric(key, position[1].seconds)
+                skipped_rows.add_metric(key, stats.skipped_rows)
+                redelivered.add_metric(key, stats.redelivered_flushes)
             runs.add_metric(key, stats.runs)
             errors.add_metric(key, stats.errors)
             durations.add_metric(key, count_value=stats.runs, sum_value=stats.total_run_s)
@@ -133,7 +158,8 @@ class _TriggerCollector:
                 memory.add_metric(key, stats.peak_memory_bytes)
             for cause, count in sorted(stats.restart_causes.items()):
                 restarts.add_metric([*key, cause], count)
-        yield from (runs, errors, durations, recent, cpu, recent_cpu, memory, restarts)
+        yield from (runs, errors, durations, recent, cpu, recent_cpu, memory, restarts,
+                    lag_flushes, lag_rows, lag_seconds, skipped_rows, redelivered)
 
 
 class _BufferCollector:

@@ -18,6 +18,11 @@ failed; an S3 PUT that timed out after it landed). Each failure ends in one of t
   else to delete, the file; only if both fail are its writers told the outcome is unknown
   (the file, if present, is replayed at the next start).
 
+Write triggers read the WAL as their queue (engine/delivery.py): `retain_from` names the
+oldest file some enabled write trigger has not processed yet, and files from there on outlive
+the snapshot that covers them, up to `max_retained_bytes` (--trigger-max-lag); past that the
+oldest go anyway and the trigger behind them reports the gap.
+
 `no_sync` writes were answered when buffered; those in a flush that was not applied are lost,
 as they are in a crash.
 
@@ -32,15 +37,16 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import pyarrow as pa
 
 from timewell.errors import Unavailable
 from timewell.storage.objectstore import ObjectStore
-from timewell.storage.walfile import CorruptWalFile, TableWrite, decode, encode
+from timewell.storage.walfile import CorruptWalFile, TableWrite, decode_with_cursors, encode
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +61,8 @@ class WalFlush:
     sequence: int
     writes: list[TableWrite]
     replayed: bool = False
+    # write triggers' cursors committed in this file with their runs' output (exactly-once)
+    cursors: dict[str, int] = field(default_factory=dict)
 
 
 class FlushSubscriber(Protocol):
@@ -69,6 +77,7 @@ class _Unsettled:
     sequence: int
     writes: list[TableWrite]
     waiters: list[asyncio.Future]
+    cursors: dict[str, int]
 
 
 class Wal:
@@ -78,6 +87,7 @@ class Wal:
         self._interval = flush_interval_s
         self._subscribers: list[FlushSubscriber] = []
         self._pending: list[TableWrite] = []
+        self._pending_cursors: dict[str, int] = {}  # committed with the pending writes
         self._waiters: list[asyncio.Future] = []
         self._next_sequence = 1
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal")
@@ -86,9 +96,20 @@ class Wal:
         self._unsettled: _Unsettled | None = None
         self._closed = False
         self.last_flush_seconds = 0.0
+        # Write triggers' hold on snapshotted files: the oldest sequence still wanted (None:
+        # none), and how many bytes of such files may be kept for them.
+        self.retain_from: Callable[[], int | None] = lambda: None
+        self.max_retained_bytes = 1 << 30
+        self._retained_readers: list[FlushSubscriber] = []
+        self.removed_through = 0  # every WAL file up to here has been removed
 
     def subscribe(self, subscriber: FlushSubscriber) -> None:
         self._subscribers.append(subscriber)
+
+    def subscribe_retained(self, reader: FlushSubscriber) -> None:
+        """`reader` also gets, at replay, the files kept only for write triggers (already in
+        Parquet files: the other subscribers must not see them again)."""
+        self._retained_readers.append(reader)
 
     def replay(self, persisted_through: int = 0) -> int:
         """Publish every WAL file on the store to the subscribers, oldest first; return how many.
@@ -98,20 +119,50 @@ class Wal:
         corrupt file is logged and skipped; the files around it are kept."""
         replayed = 0
         self._next_sequence = max(self._next_sequence, persisted_through + 1)
+        keep_from = self.retain_from()
         for sequence_in_name, path in self._files():
             self._next_sequence = max(self._next_sequence, sequence_in_name + 1)
-            if sequence_in_name <= persisted_through:
+            persisted = sequence_in_name <= persisted_through
+            if persisted and (keep_from is None or sequence_in_name < keep_from):
                 self._store.delete(path)
+                self.removed_through = max(self.removed_through, sequence_in_name)
                 continue
             try:
-                sequence, writes = decode(self._store.get(path))
+                sequence, writes, cursors = decode_with_cursors(self._store.get(path))
             except CorruptWalFile as e:
                 log.error("skipping corrupt WAL file %s (%s): its writes were never "
                           "acknowledged or the file was damaged", path, e)
                 continue
-            self._publish(WalFlush(sequence, writes, replayed=True))
+            flush = WalFlush(sequence, writes, replayed=True, cursors=cursors)
+            if persisted:  # kept for a write trigger only
+                for reader in self._retained_readers:
+                    reader.on_flush(flush)
+                continue
+            self._publish(flush)
             replayed += 1
         return replayed
+
+    def read_flush(self, sequence: int) -> WalFlush | None:
+        """A published flush read back from its file (blocking I/O); None when the file is
+        gone (removed after a snapshot) or damaged."""
+        try:
+            number, writes, cursors = decode_with_cursors(self._store.get(self._path(sequence)))
+        except FileNotFoundError:
+            return None
+        except CorruptWalFile as e:
+            log.error("WAL file %d is damaged (%s)", sequence, e)
+            return None
+        return WalFlush(number, writes, replayed=True, cursors=cursors)
+
+    async def barrier(self) -> None:
+        """Return once everything buffered so far (no_sync writes included) is durable;
+        Unavailable if its flush failed."""
+        if self._pending or self._unsettled is not None:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
+        elif self._flushing is not None and not self._flushing.done():
+            await asyncio.shield(self._flushing)
 
     @property
     def last_sequence(self) -> int:
@@ -123,34 +174,53 @@ class Wal:
         return min((sequence for sequence, _ in self._files()), default=None)
 
     def delete_through(self, sequence: int) -> int:
-        """Remove the WAL files a snapshot has made redundant (blocking I/O); how many."""
-        redundant = [path for number, path in self._files() if number <= sequence]
-        for path in redundant:
+        """Remove the WAL files a snapshot has made redundant (blocking I/O), except those
+        an enabled write trigger has not processed yet, within `max_retained_bytes` (the
+        oldest go first past it); how many were removed."""
+        redundant = [(number, path, size) for number, path, size in self._sized_files()
+                     if number <= sequence]
+        keep_from = self.retain_from()
+        if keep_from is not None:
+            kept = [f for f in redundant if f[0] >= keep_from]
+            kept_bytes = sum(size for _, _, size in kept)
+            while kept and kept_bytes > self.max_retained_bytes:
+                kept_bytes -= kept.pop(0)[2]
+            redundant = [f for f in redundant if f not in kept]
+        for number, path, _ in redundant:
             self._store.delete(path)
+            self.removed_through = max(self.removed_through, number)
         return len(redundant)
 
     def _files(self) -> list[tuple[int, str]]:
         """(sequence, path) of every WAL file on the store, oldest first (blocking I/O)."""
+        return [(number, path) for number, path, _ in self._sized_files()]
+
+    def _sized_files(self) -> list[tuple[int, str, int]]:
+        """(sequence, path, size) of every WAL file on the store, oldest first."""
         found = []
         for meta in self._store.list(self._prefix):
             name = meta.path.rsplit("/", 1)[-1]
             if name.endswith(".wal"):
-                found.append((int(name[:-4]), meta.path))
+                found.append((int(name[:-4]), meta.path, meta.size))
         return sorted(found)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="wal-flush")
 
-    async def write(self, writes: list[TableWrite], no_sync: bool) -> None:
+    async def write(self, writes: list[TableWrite], no_sync: bool,
+                    cursors: dict[str, int] | None = None) -> None:
         """Buffer `writes`; unless `no_sync`, return once they are durable and published.
         Unavailable when they were not applied (retry), or, at shutdown only, when the
-        outcome could not be made sure of."""
+        outcome could not be made sure of. `cursors` (write triggers' positions) land in the
+        same WAL file as `writes`: both are durable, or neither."""
         if self._closed:
             raise Unavailable("the server is shutting down; retry the write on another node")
         if self._unsettled is not None:
             raise Unavailable("the write-ahead log cannot be written at the moment; the write "
                               "was not applied, retry")
         self._pending.extend(writes)
+        for key, sequence in (cursors or {}).items():
+            self._pending_cursors[key] = max(sequence, self._pending_cursors.get(key, 0))
         if no_sync:
             return
         waiter = asyncio.get_running_loop().create_future()
@@ -173,7 +243,7 @@ class Wal:
             # Only behind an unsettled flush: these were never written anywhere.
             log.error("%d buffered writes could not be written before shutdown",
                       len(self._pending))
-            self._pending = []
+            self._pending, self._pending_cursors = [], {}
             _fail(self._waiters, "the write-ahead log could not be written before shutdown; "
                                  "the write was not applied, retry")
             self._waiters = []
@@ -201,39 +271,40 @@ class Wal:
             return  # buffered writes wait behind it, so files are published in order
         if not self._pending:
             return
-        writes, waiters = self._pending, self._waiters
-        self._pending, self._waiters = [], []
+        writes, waiters, cursors = self._pending, self._waiters, self._pending_cursors
+        self._pending, self._waiters, self._pending_cursors = [], [], {}
         sequence = self._next_sequence
         self._next_sequence += 1  # never reused, whatever happens to this flush
         started = time.perf_counter()
         try:
-            merged = await self._in_executor(self._persist, sequence, writes)
+            merged = await self._in_executor(self._persist, sequence, writes, cursors)
         except Exception as e:
             log.exception("could not write WAL file %d", sequence)
             if await self._in_executor(self._remove, sequence):
                 _fail(waiters, f"the write-ahead log could not be written ({e}); the write was "
                                f"not applied, retry")
             else:
-                self._unsettled = _Unsettled(sequence, writes, waiters)
+                self._unsettled = _Unsettled(sequence, writes, waiters, cursors)
                 log.error("WAL file %d may be on the store: its writes are kept and the file "
                           "written again at every flush; new writes are refused until then",
                           sequence)
             return
         self.last_flush_seconds = time.perf_counter() - started
-        self._complete(sequence, merged, waiters)
+        self._complete(sequence, merged, waiters, cursors)
 
     async def _settle(self) -> bool:
         """Write the unsettled flush's file again; True once it is durable and published."""
         unsettled = self._unsettled
         try:
-            merged = await self._in_executor(self._persist, unsettled.sequence, unsettled.writes)
+            merged = await self._in_executor(self._persist, unsettled.sequence, unsettled.writes,
+                                             unsettled.cursors)
         except Exception as e:
             log.warning("WAL file %d still cannot be written (%s); retrying at the next flush",
                         unsettled.sequence, e)
             return False
         self._unsettled = None
         log.info("WAL file %d written on retry; its writes are applied", unsettled.sequence)
-        self._complete(unsettled.sequence, merged, unsettled.waiters)
+        self._complete(unsettled.sequence, merged, unsettled.waiters, unsettled.cursors)
         return True
 
     async def _give_up(self) -> None:
@@ -250,8 +321,8 @@ class Wal:
                                      "whether the write was applied; query before retrying")
 
     def _complete(self, sequence: int, merged: list[TableWrite],
-                  waiters: list[asyncio.Future]) -> None:
-        self._publish(WalFlush(sequence, merged))
+                  waiters: list[asyncio.Future], cursors: dict[str, int]) -> None:
+        self._publish(WalFlush(sequence, merged, cursors=cursors))
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
@@ -262,9 +333,10 @@ class Wal:
     def _path(self, sequence: int) -> str:
         return f"{self._prefix}{sequence:020d}.wal"
 
-    def _persist(self, sequence: int, writes: list[TableWrite]) -> list[TableWrite]:
+    def _persist(self, sequence: int, writes: list[TableWrite],
+                 cursors: dict[str, int]) -> list[TableWrite]:
         merged = _merge(writes)
-        self._store.durable_put(self._path(sequence), encode(sequence, merged))
+        self._store.durable_put(self._path(sequence), encode(sequence, merged, cursors))
         return merged
 
     def _remove(self, sequence: int) -> bool:

@@ -41,7 +41,9 @@ class TableWrite:
     table_id: int | None = None
 
 
-def encode(sequence: int, writes: list[TableWrite]) -> bytes:
+def encode(sequence: int, writes: list[TableWrite], cursors: dict[str, int] | None = None) -> bytes:
+    """`cursors`: write triggers' cursors committed with these writes (their runs' output),
+    as `"<database>/<trigger>": sequence`; the index holds them when there are any."""
     blobs, index = [], []
     for write in writes:
         sink = pa.BufferOutputStream()
@@ -53,13 +55,22 @@ def encode(sequence: int, writes: list[TableWrite]) -> bytes:
         if write.table_id is not None:
             entry["table_id"] = write.table_id
         index.append(entry)
-    index_bytes = orjson.dumps({"sequence": sequence, "writes": index})
+    header = {"sequence": sequence, "writes": index}
+    if cursors:
+        header["cursors"] = cursors
+    index_bytes = orjson.dumps(header)
     payload = b"".join([_INDEX_LEN.pack(len(index_bytes)), index_bytes, *map(bytes, blobs)])
     return frame(MAGIC, payload)
 
 
 def decode(data: bytes) -> tuple[int, list[TableWrite]]:
     """`(sequence, writes)` of a WAL file's bytes; CorruptWalFile if it is torn or damaged."""
+    sequence, writes, _ = decode_with_cursors(data)
+    return sequence, writes
+
+
+def decode_with_cursors(data: bytes) -> tuple[int, list[TableWrite], dict[str, int]]:
+    """`(sequence, writes, trigger cursors committed with them)`; CorruptWalFile if damaged."""
     try:
         payload = unframe(MAGIC, data)
     except DamagedFrame as e:
@@ -73,4 +84,4 @@ def decode(data: bytes) -> tuple[int, list[TableWrite]]:
         offset += entry["len"]
         table = pa.ipc.open_stream(blob).read_all()
         writes.append(TableWrite(entry["db"], entry["table"], table, entry.get("table_id")))
-    return index["sequence"], writes
+    return index["sequence"], writes, index.get("cursors") or {}

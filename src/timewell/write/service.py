@@ -69,6 +69,36 @@ class WriteService:
                                 limit_hit=validated.limit_hit, accept_partial=accept_partial)
         return WriteOutcome(validated.line_count, validated.rows)
 
+    async def write_committed(self, bodies: dict[str, bytes], precision: Precision,
+                              cursors: dict[str, int]) -> dict[str, Exception]:
+        """A plugin run's output: line protocol for several databases, good lines kept,
+        buffered (no_sync) in one WAL write together with the trigger `cursors` it commits,
+        so that a crash keeps both or neither. Returns why each database's lines were
+        (partly) refused; Overloaded while buffered data is at its memory limit."""
+        if self._backpressure is not None:
+            self._backpressure.check()
+        failures: dict[str, Exception] = {}
+        writes = []
+        for database, body in bodies.items():
+            try:
+                check_database_name(database)
+                validated = await run_in_threadpool(self._prepare, database, body, precision,
+                                                    True)
+            except Exception as e:
+                failures[database] = e
+                continue
+            writes.extend(validated.writes)
+            self.lines_written += validated.rows
+            self.lines_rejected += len(validated.errors)
+            for observe in self.observers:
+                observe(database, validated.rows, len(validated.errors))
+            if validated.errors:
+                failures[database] = RejectedLines(validated.errors, bool(validated.writes),
+                                                   validated.limit_hit, True)
+        if writes:
+            await self._wal.write(writes, True, cursors)
+        return failures
+
     def _prepare(self, database: str, body: bytes, precision: Precision,
                  accept_partial: bool) -> ValidatedWrite:
         if body.startswith(_UTF8_BOM):  # some editors and tools start files with one
