@@ -70,7 +70,10 @@ def test_old_files_and_a_disabled_cache_are_read_each_time(make_server):
 
 def test_entries_of_replaced_files_leave_with_them(make_server):
     server = make_server("--wal-snapshot-size", "1", "--maintenance-interval", "1h")
-    now = time.time_ns()
+    # Every point in one 10-minute chunk (--gen1-duration), whatever the clock says: one file
+    # per snapshot.
+    chunk = 600 * SECOND
+    now = time.time_ns() // chunk * chunk + 55 * SECOND
     write_hosts(server, now, 1)
     wait_for(lambda: len(files(server)) == 1)
     write_hosts(server, now, 2)  # the same points again: a second, overlapping file
