@@ -17,6 +17,7 @@ import pyarrow as pa
 from timewell.catalog.model import ColumnType
 from timewell.query.influxql import ast
 from timewell.query.influxql.direct import Scan, direct_table
+from timewell.query.influxql.point_functions import has_point_functions, run_point_functions
 from timewell.query.influxql.results import Series, ordered_series
 from timewell.query.influxql.selections import has_selections, run_selections
 from timewell.query.influxql.timerange import InfluxQLError, TimeRange, split_condition
@@ -30,7 +31,7 @@ from timewell.query.influxql.translate import (
 )
 
 MAX_BUCKETS = 1_000_000
-_MISSING = object()
+MISSING = object()
 
 RunSql = Callable[[str, str], pa.Table]
 """Runs SQL against a database and returns the result."""
@@ -48,6 +49,9 @@ def run_select(stmt: ast.SelectStatement, sources: list[Source], run_sql: RunSql
     """The statement's series. Simple statements are computed from `scan`'s rows when it is
     given (`direct.py`), the others by SQL; transformations from an inner statement
     (`transforms.py`), whose range starts `earlier_ns` before the statement's."""
+    if has_point_functions(stmt):
+        return run_point_functions(stmt, now_ns, lambda inner: run_select(
+            inner, sources, run_sql, now_ns, scan))
     if has_selections(stmt):
         return run_selections(stmt, now_ns, lambda inner: run_select(
             inner, sources, run_sql, now_ns, scan))
@@ -139,8 +143,8 @@ def _aggregate_series(stmt: ast.SelectStatement, projection: Projection, query: 
     values = [table.column(c).to_pylist() for c in query.value_columns]
     presence = [table.column(p).to_pylist() if p else [0] * table.num_rows
                 for p in query.presence_columns]
-    # One row per bucket: the cell value, or _MISSING where its field had no point.
-    cells = [[v if p else _MISSING for v, p in zip(col, pres, strict=True)]
+    # One row per bucket: the cell value, or MISSING where its field had no point.
+    cells = [[v if p else MISSING for v, p in zip(col, pres, strict=True)]
              for col, pres in zip(values, presence, strict=True)]
     if stmt.group_by_time is not None:
         times = table.column("__time").cast(pa.int64()).to_pylist()
@@ -155,9 +159,9 @@ def _aggregate_series(stmt: ast.SelectStatement, projection: Projection, query: 
         result = []
         for i in range(table.num_rows):
             row = [col[i] for col in cells]
-            if any(c is not _MISSING for c in row):
+            if any(c is not MISSING for c in row):
                 tags = dict(zip(query.tag_keys, (col[i] for col in tag_columns), strict=True))
-                rows = _limit([[times[i], *(None if c is _MISSING else c for c in row)]],
+                rows = _limit([[times[i], *(None if c is MISSING else c for c in row)]],
                               stmt.limit, stmt.offset)
                 if rows:
                     result.append((tags, rows))
@@ -171,12 +175,12 @@ def _aggregate_series(stmt: ast.SelectStatement, projection: Projection, query: 
     for key, positions in groups:
         by_time = {times[i]: [col[i] for col in cells] for i in positions}
         if stmt.group_by_time is not None and stmt.fill.kind != "none" and start is not None:
-            rows = _filled(by_time, start, window(time_range.end, stmt.group_by_time),
+            rows = fill_buckets(by_time, start, window(time_range.end, stmt.group_by_time),
                            stmt.group_by_time.interval_ns, stmt.fill, query.count_columns)
         else:
-            rows = [[t, *(None if c is _MISSING else c for c in row)]
+            rows = [[t, *(None if c is MISSING else c for c in row)]
                     for t, row in sorted(by_time.items(), key=lambda item: item[0] or 0)
-                    if any(c is not _MISSING for c in row)]
+                    if any(c is not MISSING for c in row)]
         if stmt.descending:
             rows.reverse()
         rows = _limit(rows, stmt.limit, stmt.offset)
@@ -190,7 +194,7 @@ def window(t: int, group_by: ast.GroupByTime) -> int:
     return t - (t - group_by.offset_ns) % group_by.interval_ns
 
 
-def _filled(by_time: Mapping[int, list], start: int, end: int, interval: int, fill: ast.Fill,
+def fill_buckets(by_time: Mapping[int, list], start: int, end: int, interval: int, fill: ast.Fill,
             count_columns: list[bool]) -> list[list]:
     buckets = (end - start) // interval + 1
     if buckets > MAX_BUCKETS:
@@ -198,7 +202,7 @@ def _filled(by_time: Mapping[int, list], start: int, end: int, interval: int, fi
                             f"{MAX_BUCKETS}); narrow the time range or widen the interval")
     times = [start + i * interval for i in range(max(buckets, 0))]
     width = len(count_columns)
-    columns = [[by_time[t][c] if t in by_time else _MISSING for t in times]
+    columns = [[by_time[t][c] if t in by_time else MISSING for t in times]
                for c in range(width)]
     filled = [_fill_column(col, times, fill, is_count)
               for col, is_count in zip(columns, count_columns, strict=True)]
@@ -208,16 +212,16 @@ def _filled(by_time: Mapping[int, list], start: int, end: int, interval: int, fi
 def _fill_column(values: list, times: list[int], fill: ast.Fill, is_count: bool) -> list:
     if fill.kind == "null":
         empty = 0 if is_count else None
-        return [empty if v is _MISSING else v for v in values]
+        return [empty if v is MISSING else v for v in values]
     if fill.kind == "value":
         is_int = any(isinstance(v, int) and not isinstance(v, bool) for v in values
-                     if v is not _MISSING)
+                     if v is not MISSING)
         number = int(fill.value) if is_int else fill.value
-        return [number if v is _MISSING else v for v in values]
+        return [number if v is MISSING else v for v in values]
     if fill.kind == "previous":
         out, previous = [], None
         for v in values:
-            if v is _MISSING:
+            if v is MISSING:
                 out.append(previous)
             else:
                 out.append(v)
@@ -229,16 +233,16 @@ def _fill_column(values: list, times: list[int], fill: ast.Fill, is_count: bool)
 def _linear(values: list, times: list[int]) -> list:
     """Missing buckets between two present values on the line between them (1.x arithmetic:
     float slope, integers truncated)."""
-    out = [None if v is _MISSING else v for v in values]
+    out = [None if v is MISSING else v for v in values]
     known = [i for i, v in enumerate(values)
-             if v is not _MISSING and isinstance(v, int | float) and not isinstance(v, bool)]
+             if v is not MISSING and isinstance(v, int | float) and not isinstance(v, bool)]
     for a, b in zip(known, known[1:], strict=False):
         if b - a < 2:
             continue
         y1, y2 = values[a], values[b]
         slope = (y2 - y1) / (times[b] - times[a])
         for i in range(a + 1, b):
-            if values[i] is _MISSING:
+            if values[i] is MISSING:
                 y = slope * (times[i] - times[a]) + y1
                 out[i] = int(y) if isinstance(y1, int) and isinstance(y2, int) else y
     return out

@@ -1,0 +1,269 @@
+"""InfluxQL's `mode()`, `integral()` and `sample()`: functions of a series' raw points that SQL
+has no aggregate for, computed per series and GROUP BY time bucket as InfluxDB 1.x computes
+them.
+
+The raw points come from an inner statement (each function replaced by its field), answered
+by the usual SELECT path; without GROUP BY tags every series of the measurement merges into
+one sequence, in time order, as 1.x merges them.
+
+- `mode(f)`: the most frequent value, computed step by step as 1.x computes it (see `mode`:
+  when every value is different, the least). An aggregate: one row per bucket at the
+  bucket's time, empty buckets filled as `fill()` says.
+- `integral(f[, unit])`: the area under the line through the points, by the trapezium rule,
+  in `unit` (1s by default). With GROUP BY time the points stream across buckets: a bucket's
+  area ends at its end with the value interpolated towards the next point, wherever that is,
+  and the next non-empty bucket starts from there (so the area of empty buckets between two
+  points goes to the later bucket, as in 1.x). Alone, it fills no empty bucket (1.x streams
+  it out bucket by bucket); without GROUP BY time its row is at 1970-01-01, as in 1.x.
+- `sample(f, N)`: N points of each bucket, chosen evenly by position (the first, the last
+  and equally spaced ones between) rather than at random as 1.x does, so the answer is
+  deterministic; all the points when there are at most N. A selector: rows in time order at
+  the points' own times, plain fields and tags beside it taking that point's values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from timewell.query.influxql import ast, select  # select imports this module: use at call time
+from timewell.query.influxql.results import Series, ordered_series
+from timewell.query.influxql.timerange import InfluxQLError, TimeRange, split_condition
+from timewell.query.influxql.translate import unique_names
+
+AGGREGATES = {"mode", "integral"}
+FUNCTIONS = AGGREGATES | {"sample"}
+SECOND_NS = 1_000_000_000
+
+
+def has_point_functions(stmt: ast.SelectStatement) -> bool:
+    return any(isinstance(node, ast.Call) and node.name in FUNCTIONS
+               for item in stmt.fields for node in ast.walk(item.expr))
+
+
+def run_point_functions(stmt: ast.SelectStatement, now_ns: int,
+                        run: Callable[[ast.SelectStatement], list[Series]]) -> list[Series]:
+    calls = [_unparen(item.expr) for item in stmt.fields]
+    for expr, item in zip(calls, stmt.fields, strict=True):
+        if not isinstance(expr, ast.Call | ast.VarRef):
+            name = next(n.name for n in ast.walk(item.expr)
+                        if isinstance(n, ast.Call) and n.name in FUNCTIONS)
+            raise InfluxQLError(f"{name}() can only be selected on its own or beside other "
+                                f"{'/'.join(sorted(AGGREGATES))} calls in timewell, not "
+                                "inside an expression")
+    functions = [c for c in calls if isinstance(c, ast.Call)]
+    for call in functions:
+        if call.name not in FUNCTIONS:
+            raise InfluxQLError(f"{call.name}() cannot be combined with mode(), integral() or "
+                                "sample() in one statement in timewell; run it as a separate "
+                                "statement")
+        _check_arguments(call)
+    if any(c.name == "sample" for c in functions):
+        if len(functions) > 1:
+            raise InfluxQLError("selector function sample() cannot be combined with other "
+                                "functions")
+        return _run_sample(stmt, calls, now_ns, run)
+    if len(functions) < len(calls):
+        raise InfluxQLError("mixing aggregate and non-aggregate queries is not supported")
+    return _run_aggregates(stmt, functions, now_ns, run)
+
+
+def _check_arguments(call: ast.Call) -> None:
+    name, args = call.name, call.args
+    wanted = {"mode": (1,), "integral": (1, 2), "sample": (2,)}[name]
+    if len(args) not in wanted:
+        expected = " or ".join(str(n) for n in wanted)
+        raise InfluxQLError(f"invalid number of arguments for {name}, expected {expected}, "
+                            f"got {len(args)}")
+    if not isinstance(args[0], ast.VarRef):
+        raise InfluxQLError(f"expected field argument in {name}()")
+    if name == "integral" and len(args) == 2 and not isinstance(args[1], ast.DurationLiteral):
+        raise InfluxQLError(f"second argument must be a duration in {name}()")
+    if name == "sample":
+        if not isinstance(args[1], ast.IntegerLiteral):
+            raise InfluxQLError(f"expected integer argument in {name}()")
+        if args[1].value <= 0:
+            raise InfluxQLError(f"sample window must be greater than 1, got {args[1].value}")
+
+
+def _time_range(stmt: ast.SelectStatement, now_ns: int) -> TimeRange:
+    time_range, _ = split_condition(stmt.condition, now_ns)
+    if stmt.group_by_time is not None and time_range.end is None:
+        time_range = TimeRange(time_range.start, now_ns)  # as 1.x: no buckets in the future
+    return time_range
+
+
+def _raw(stmt: ast.SelectStatement, fields: list[ast.Expr]) -> ast.SelectStatement:
+    """The statement over the raw points of `fields` (named __v0, __v1 ...)."""
+    return dataclasses.replace(
+        stmt, fields=[ast.Field(f, f"__v{i}") for i, f in enumerate(fields)],
+        group_by_time=None, fill=ast.Fill(), limit=0, offset=0, slimit=0, soffset=0,
+        descending=False)
+
+
+def _run_aggregates(stmt: ast.SelectStatement, calls: list[ast.Call], now_ns: int,
+                    run: Callable[[ast.SelectStatement], list[Series]]) -> list[Series]:
+    time_range = _time_range(stmt, now_ns)
+    group_by = stmt.group_by_time
+    names = unique_names([item.alias or call.name
+                          for item, call in zip(stmt.fields, calls, strict=True)])
+    result = []
+    for series in run(_raw(stmt, [call.args[0] for call in calls])):
+        # Each function over its own field's points: the rows where that field has a value.
+        by_time: dict[int, list] = {}
+        for column, call in enumerate(calls):
+            points = [(row[0], row[1 + column]) for row in series.values
+                      if row[1 + column] is not None]
+            for bucket, value in _aggregate(call, points, group_by):
+                if group_by is None and call.name != "integral":  # 1.x: integral() at 0
+                    bucket = time_range.start or 0
+                by_time.setdefault(bucket, [select.MISSING] * len(calls))[column] = value
+        if not by_time:
+            continue
+        # 1.x streams integral() out bucket by bucket and fills nothing when it is alone.
+        alone = all(call.name == "integral" for call in calls)
+        if group_by is not None and stmt.fill.kind != "none" and not alone:
+            start = (select.window(time_range.start, group_by) if time_range.start is not None
+                     else min(by_time))
+            rows = select.fill_buckets(by_time, start, select.window(time_range.end, group_by),
+                                group_by.interval_ns, stmt.fill, [False] * len(calls))
+        else:
+            rows = [[t, *(None if v is select.MISSING else v for v in values)]
+                    for t, values in sorted(by_time.items())]
+        if stmt.descending:
+            rows.reverse()
+        rows = _limit(rows, stmt.limit, stmt.offset)
+        if rows:
+            result.append(Series(series.name, series.tags, ["time", *names], rows,
+                                 grouped=series.grouped))
+    return ordered_series(result, stmt.descending, stmt.soffset, stmt.slimit)
+
+
+
+def _aggregate(call: ast.Call, points: list[tuple[int, object]],
+               group_by: ast.GroupByTime | None) -> list[tuple[int, object]]:
+    """(bucket start, value) of `call` over `points` (time ascending)."""
+    if call.name == "integral":
+        unit = call.args[1].ns if len(call.args) == 2 else SECOND_NS
+        _numeric(call, points)
+        return integral(points, unit, group_by)
+    buckets: dict[int, list] = {}
+    for t, v in points:
+        buckets.setdefault(0 if group_by is None else select.window(t, group_by),
+                           []).append((t, v))
+    return [(bucket, mode(members)) for bucket, members in buckets.items()]
+
+
+def _numeric(call: ast.Call, points: list[tuple[int, object]]) -> None:
+    for _, value in points[:1]:
+        if isinstance(value, str | bool):
+            kind = "string" if isinstance(value, str) else "boolean"
+            raise InfluxQLError(f"unsupported {call.name} iterator type: {kind}")
+
+
+def mode(points: list[tuple[int, object]]) -> object:
+    """1.x's mode, step by step as 1.x computes it: the points sorted by value; a run of equal
+    values counts from its second point on (so when every value is different the least one
+    wins); on equal counts the run that began no later than the current winner's last point
+    takes over. Booleans: `true` unless `false` is more frequent."""
+    if isinstance(points[0][1], bool):
+        trues = sum(1 for _, v in points if v)
+        return not len(points) - trues > trues
+    ordered = sorted(points, key=lambda p: p[1])
+    most_count = count = 0
+    most_value = current = ordered[0][1]
+    most_time = current_time = ordered[0][0]
+    for t, v in ordered:
+        if v != current:
+            count, current, current_time = 1, v, t
+            continue
+        count += 1
+        if most_count > count or (most_count == count and current_time > most_time):
+            continue
+        most_count, most_value, most_time = count, v, t
+    return most_value
+
+
+def integral(points: list[tuple[int, object]], unit_ns: int,
+             group_by: ast.GroupByTime | None) -> list[tuple[int, float]]:
+    """1.x's streaming trapezium sum, with interpolation at bucket ends (see the module)."""
+    out: list[tuple[int, float]] = []
+    prev_t: int | None = None
+    prev_v = 0.0
+    total = 0.0
+    start = end = 0
+    for t, raw in points:
+        v = float(raw)
+        if prev_t is None:
+            prev_t, prev_v = t, v
+            if group_by is not None:
+                start = select.window(t, group_by)
+                end = start + group_by.interval_ns
+            continue
+        if t == prev_t:
+            prev_v = v
+            continue
+        if group_by is not None and t >= end:
+            if prev_t != end:
+                value = prev_v + (v - prev_v) * (end - prev_t) / (t - prev_t)
+                total += 0.5 * (value + prev_v) * ((end - prev_t) / unit_ns)
+                prev_t, prev_v = end, value
+            out.append((start, total))
+            start = select.window(t, group_by)
+            end = start + group_by.interval_ns
+            total = 0.0
+        total += 0.5 * (v + prev_v) * ((t - prev_t) / unit_ns)
+        prev_t, prev_v = t, v
+    if prev_t is not None and prev_t != start:
+        out.append((start, total))
+    return out
+
+
+def _run_sample(stmt: ast.SelectStatement, calls: list[ast.Expr], now_ns: int,
+                run: Callable[[ast.SelectStatement], list[Series]]) -> list[Series]:
+    index = next(i for i, c in enumerate(calls) if isinstance(c, ast.Call))
+    call = calls[index]
+    size = call.args[1].value
+    others = [c for i, c in enumerate(calls) if i != index]
+    names = unique_names([item.alias or (c.name if isinstance(c, ast.Call | ast.VarRef)
+                                         else "")
+                          for item, c in zip(stmt.fields, calls, strict=True)])
+    names = [names[index], *(n for i, n in enumerate(names) if i != index)]
+    result = []
+    for series in run(_raw(stmt, [call.args[0], *others])):
+        points = [row for row in series.values if row[1] is not None]
+        buckets: dict[int, list[list]] = {}
+        for row in points:
+            bucket = 0 if stmt.group_by_time is None else select.window(row[0], stmt.group_by_time)
+            buckets.setdefault(bucket, []).append(row)
+        rows = [list(row) for members in buckets.values() for row in _evenly(members, size)]
+        if stmt.descending:
+            rows.reverse()
+        rows = _limit(rows, stmt.limit, stmt.offset)
+        if rows:
+            result.append(Series(series.name, series.tags, ["time", *names], rows,
+                                 grouped=series.grouped))
+    return ordered_series(result, stmt.descending, stmt.soffset, stmt.slimit)
+
+
+def _evenly(rows: list[list], size: int) -> list[list]:
+    if len(rows) <= size:
+        return rows
+    if size == 1:
+        return rows[:1]
+    step = (len(rows) - 1) / (size - 1)
+    return [rows[round(i * step)] for i in range(size)]
+
+
+def _limit(rows: list, limit: int, offset: int) -> list:
+    if offset:
+        rows = rows[offset:]
+    if limit:
+        rows = rows[:limit]
+    return rows
+
+
+def _unparen(expr: ast.Expr) -> ast.Expr:
+    while isinstance(expr, ast.Paren):
+        expr = expr.expr
+    return expr
