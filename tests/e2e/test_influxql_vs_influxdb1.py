@@ -486,3 +486,36 @@ def test_sample_picks_that_many_of_the_points(servers):
         times = [t for t, _ in series["values"]]
         assert times == sorted(times)
         assert all((series["tags"]["host"], t, v) in points for t, v in series["values"])
+
+
+def test_show_diagnostics_and_stats_as_influxdb1(servers):
+    """A subset of 1.x's modules, with 1.x's names where the fact is the same."""
+    reference, timewell = servers
+    for statement in ("SHOW DIAGNOSTICS FOR system", "SHOW STATS FOR 'nope'"):
+        expected, actual = ask(reference, statement), ask(timewell, statement)
+        assert (actual.status_code, actual.json()) == (expected.status_code, expected.json())
+
+    def modules(url: str, statement: str) -> dict[str, dict]:
+        series = ask(url, statement).json()["results"][0]["series"]
+        return {(s["name"], tuple(sorted(s.get("tags", {}).items()))):
+                dict(zip(s["columns"], s["values"][0], strict=True)) for s in series}
+
+    ours = modules(timewell, "SHOW DIAGNOSTICS")
+    theirs = modules(reference, "SHOW DIAGNOSTICS")
+    for name in ("build", "network", "system"):
+        assert ours[(name, ())].keys() == theirs[(name, ())].keys()
+    assert ours[("system", ())]["PID"] > 0 and ours[("build", ())]["Version"]
+    assert modules(timewell, "SHOW DIAGNOSTICS FOR 'build'").keys() == {("build", ())}
+
+    stats = modules(timewell, "SHOW STATS")
+    reference_stats = modules(reference, "SHOW STATS FOR 'httpd'")
+    (httpd,) = (v for (name, _), v in stats.items() if name == "httpd")
+    (reference_httpd,) = reference_stats.values()
+    assert httpd.keys() <= reference_httpd.keys()
+    assert httpd["pointsWrittenOK"] >= 205 and httpd["writeReq"] >= 1
+    assert httpd["queryReq"] >= 2
+    database = ("database", (("database", DB),))
+    assert stats[database] == modules(reference, "SHOW STATS")[database]
+    executor = stats[("queryExecutor", ())]
+    assert executor["queriesActive"] >= 1  # this one
+    assert executor["queriesExecuted"] >= executor["queriesFinished"] >= 1

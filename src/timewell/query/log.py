@@ -33,6 +33,8 @@ class QueryLog:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.observers: list[Callable[[QueryRecord], None]] = []  # told of finished queries
+        self.started_total = 0  # since the server started (SHOW STATS)
+        self.finished_total = 0
 
     def start(self, query_type: str, text: str, database: str,
               control: QueryControl | None = None) -> QueryRecord:
@@ -40,6 +42,7 @@ class QueryLog:
                              control=control)
         with self._lock:
             self._records.append(record)
+            self.started_total += 1
         return record
 
     def finish(self, record: QueryRecord, success: bool) -> None:
@@ -47,6 +50,8 @@ class QueryLog:
         record.success = success
         record.running = False
         record.control = None
+        with self._lock:
+            self.finished_total += 1
         for observe in self.observers:
             observe(record)
 

@@ -22,6 +22,7 @@ from timewell.server import (
     write_routes,
 )
 from timewell.server.auth import OPENABLE_PATHS, AuthMiddleware
+from timewell.server.diagnostics import NodeDiagnostics
 from timewell.server.errors import handle_http_exception, handle_timewell_error, handle_unexpected
 from timewell.server.metrics import HttpMetricsMiddleware, NodeMetrics
 from timewell.server.metrics import routes as metrics_routes
@@ -40,7 +41,7 @@ def build_app(node: Node) -> Starlette:
     routes = [
         *write_routes.routes(node),
         *query_routes.routes(node),
-        *influxql_routes.routes(node),
+        *influxql_routes.routes(node, NodeDiagnostics(node, metrics)),
         *configure_routes.routes(node),
         *cache_routes.routes(node),
         *engine_routes.routes(node),

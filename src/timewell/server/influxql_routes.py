@@ -18,6 +18,7 @@ from timewell.query.formats import render
 from timewell.query.influxql import InfluxQLEngine, InfluxQLSyntaxError, StatementResult
 from timewell.query.influxql.results import v1_csv, v1_json, v1_json_chunks, v3_table
 from timewell.server.body import read_body
+from timewell.server.diagnostics import NodeDiagnostics
 from timewell.server.query_routes import (
     check_params,
     json_params,
@@ -33,9 +34,11 @@ class NodeManagement:
     """v1 management statements (`CREATE DATABASE`, `DROP MEASUREMENT`, ...) as the node's
     own operations; they run in a query's worker thread, the node's coroutines on its loop."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, diagnostics: NodeDiagnostics) -> None:
         self._node = node
         self.loop: asyncio.AbstractEventLoop | None = None  # set by each request
+        self.diagnostics = diagnostics.diagnostics
+        self.stats = diagnostics.stats
 
     def create_database(self, name: str, retention_ns: int | None) -> None:
         self._node.catalog.create_database(name, retention_ns)
@@ -55,9 +58,9 @@ class NodeManagement:
         asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
 
-def routes(node: Node) -> list[Route]:
+def routes(node: Node, diagnostics: NodeDiagnostics) -> list[Route]:
     limit = node.settings.max_http_request_size
-    manage = NodeManagement(node)
+    manage = NodeManagement(node, diagnostics)
     influxql = InfluxQLEngine(node.catalog, node.query, manage)
 
     async def query_v1(request: Request) -> Response:

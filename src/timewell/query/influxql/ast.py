@@ -194,6 +194,16 @@ class ShowUsers:
     pass
 
 
+@dataclass
+class ShowDiagnostics:
+    module: str | None = None  # FOR 'module'
+
+
+@dataclass
+class ShowStats:
+    module: str | None = None  # FOR 'module'
+
+
 # -- statements that change things (v1 management)
 
 
@@ -225,8 +235,8 @@ class CreateRetentionPolicy:
 
 Statement = (SelectStatement | ShowDatabases | ShowRetentionPolicies | ShowMeasurements
              | ShowTagKeys | ShowTagValues | ShowFieldKeys | ShowSeries | ShowCardinality
-             | ShowUsers | CreateDatabase | DropDatabase | DropMeasurement
-             | CreateRetentionPolicy)
+             | ShowUsers | ShowDiagnostics | ShowStats | CreateDatabase | DropDatabase
+             | DropMeasurement | CreateRetentionPolicy)
 
 
 def walk(expr: Expr):

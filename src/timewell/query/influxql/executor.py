@@ -35,6 +35,16 @@ class Management(Protocol):
     def write(self, database: str, lines: str) -> None:
         """Line protocol (nanosecond times) through the normal write path."""
 
+    def diagnostics(self) -> list[Module]:
+        """SHOW DIAGNOSTICS: facts about the server, per module."""
+
+    def stats(self) -> list[Module]:
+        """SHOW STATS: counters since the start, per module."""
+
+
+Module = tuple[str, dict[str, str], dict[str, object]]
+"""A SHOW DIAGNOSTICS / SHOW STATS module: its name, tags and columns' values."""
+
 
 class InfluxQLEngine:
     """InfluxQL over the node's catalog and SQL engine."""
@@ -105,6 +115,8 @@ class InfluxQLEngine:
             return self._write_into(statement.into, series, database, rp)
         if isinstance(statement, ast.ShowUsers):
             return [Series(None, {}, ["user", "admin"], [])]  # tokens, not users, here
+        if isinstance(statement, ast.ShowDiagnostics | ast.ShowStats):
+            return self._modules(statement)
         if isinstance(statement, MANAGEMENT):
             return self._manage_statement(statement, database, rp)
         target = v1_database(check_database(statement.database or database), rp)
@@ -160,6 +172,16 @@ class InfluxQLEngine:
         if lines:
             self._manage.write(target, "\n".join(lines))
         return [Series("result", {}, ["time", "written"], [[0, written]])]
+
+    def _modules(self, statement: ast.ShowDiagnostics | ast.ShowStats) -> list[Series]:
+        if self._manage is None:
+            raise InfluxQLError(f"{type(statement).__name__} is not available here")
+        modules = (self._manage.diagnostics() if isinstance(statement, ast.ShowDiagnostics)
+                   else self._manage.stats())
+        return [Series(name, tags, sorted(values), [[values[c] for c in sorted(values)]],
+                       grouped=bool(tags))
+                for name, tags, values in modules
+                if statement.module is None or name == statement.module]
 
     def _manage_statement(self, statement, database: str | None,
                           rp: str | None) -> list[Series]:

@@ -21,7 +21,7 @@ _STATEMENT_WORDS = {
     "SHARDS", "STATS", "SUBSCRIPTION", "SUBSCRIPTIONS", "TAG", "USER", "USERS", "VALUES",
 }
 _SHOW_SUPPORTED = ("DATABASES", "MEASUREMENTS", "TAG", "FIELD", "RETENTION", "SERIES",
-                   "MEASUREMENT", "USERS")
+                   "MEASUREMENT", "USERS", "DIAGNOSTICS", "STATS")
 _FILL_KINDS = ("NULL", "NONE", "PREVIOUS", "LINEAR")
 # Binary operator precedence, lowest first (as InfluxQL's Go parser has it).
 _PRECEDENCE = {
@@ -379,6 +379,14 @@ class Parser:
             else:
                 return stmt
 
+    def _for_module(self) -> str | None:
+        """SHOW DIAGNOSTICS / STATS `FOR 'module'`."""
+        if not self._accept_keyword("FOR"):
+            return None
+        if self._tok.kind is not Kind.STRING:
+            raise self._error("string")
+        return self._advance().text
+
     def _policy_duration(self) -> int | None:
         """A retention policy's DURATION: a duration, or INF (keep forever)."""
         if self._tok.kind is Kind.IDENT and self._tok.text.upper() == "INF":
@@ -391,6 +399,10 @@ class Parser:
             return ast.ShowDatabases()
         if self._accept_keyword("USERS"):
             return ast.ShowUsers()
+        if self._accept_keyword("DIAGNOSTICS"):
+            return ast.ShowDiagnostics(self._for_module())
+        if self._accept_keyword("STATS"):
+            return ast.ShowStats(self._for_module())
         if self._accept_keyword("SERIES"):
             if self._tok.is_keyword("EXACT", "CARDINALITY"):
                 return self._cardinality("series")
