@@ -3,6 +3,8 @@ lower (`timeout`), answered 408 on every query path, 4xx for a bad `timeout`."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -138,3 +140,27 @@ def test_a_running_query_is_listed_and_can_be_killed(make_server):
     assert httpx.delete(f"{server.url}/api/v3/query",
                         params={"id": running["id"]}).status_code == 404
     assert httpx.delete(f"{server.url}/api/v3/query", params={"id": "x"}).status_code == 400
+
+
+def test_a_client_that_goes_away_cancels_its_query(make_server):
+    """A real connection closed mid-query (the client's own timeout): the server stops the
+    query at its next batch instead of computing an answer nobody reads."""
+    server = make_server()
+    body = "\n".join(f"cpu,host=h{i % 7} v={i}i {1_700_000_000_000_000_000 + i}"
+                     for i in range(100_000))
+    assert server.write(body, db="limits", precision="ns").status_code == 204
+    # 10^10 pairs: minutes of work unless it is stopped.
+    query = "SELECT count(*) AS n FROM cpu a CROSS JOIN cpu b WHERE a.v + b.v = 7"
+    with pytest.raises(httpx.TimeoutException):
+        httpx.post(f"{server.url}/api/v3/query_sql", json={"db": "limits", "q": query},
+                   timeout=1)
+    deadline = time.monotonic() + 30
+    while True:
+        [record] = [r for r in sql(server, "SELECT query_text, running, success FROM "
+                                           "system.queries").json()
+                    if r["query_text"] == query]
+        if not record["running"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert record == {"query_text": query, "running": False, "success": False}
+    assert sql(server, "SELECT count(*) AS n FROM cpu").json() == [{"n": 100_000}]

@@ -90,9 +90,14 @@ class StoredData:
         return TableView([run for b in buffers for run in b.runs()], files)
 
     def unpin(self, paths: list[str]) -> None:
+        if not paths:
+            return
         with self._lock:
-            self._pins.subtract(paths)
-            self._pins += Counter()  # drops the zeros
+            pins = self._pins
+            for path in paths:
+                pins[path] -= 1
+                if pins[path] <= 0:
+                    del pins[path]
 
     def unpinned(self, paths: list[str]) -> list[str]:
         """Those of `paths` no reader is reading."""
