@@ -81,7 +81,7 @@ def test_a_query_past_its_memory_pool_is_a_422(make_server):
 
 
 def test_streamed_formats_send_batch_by_batch_past_the_result_limit(make_server):
-    """jsonl, csv and Arrow IPC answers go out as DataFusion computes them: a result larger
+    """jsonl, csv, Arrow IPC and Flight answers go out as DataFusion computes them: a result larger
     than --max-query-result-bytes (which only the buffered formats need) still arrives."""
     server = make_server("--max-query-result-bytes", "20000")
     lines = "\n".join(f"cpu,host=h{i % 7} v={i}i {1_700_000_000_000_000_000 + i}"
@@ -103,6 +103,15 @@ def test_streamed_formats_send_batch_by_batch_past_the_result_limit(make_server)
     assert rows[0] == "host,v" and rows[1] == "h0,0" and len(rows) == 100_001
     jsonl = sql(server, "SELECT v FROM cpu WHERE v < 3 ORDER BY v", format="jsonl")
     assert jsonl.text == '{"v":0}\n{"v":1}\n{"v":2}\n'
+    # Flight too, in several batches, with the tags' dictionaries
+    client = flight.FlightClient(f"grpc://127.0.0.1:{server.port}")
+    reader = client.do_get(flight.Ticket(
+        b'{"database": "limits", "sql_query": "' + query.encode() + b'", "query_type": "sql"}'))
+    batches = [chunk.data for chunk in reader]
+    assert len(batches) > 1
+    table = pa.Table.from_batches(batches)
+    assert table.column("v").to_pylist() == list(range(100_000))
+    assert table.column("host").to_pylist()[:8] == [f"h{i % 7}" for i in range(8)]
 
 
 def test_a_streamed_query_that_fails_at_once_is_still_a_4xx(shared_server):

@@ -12,6 +12,7 @@ connections that arrive on the HTTP port.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -19,8 +20,9 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import orjson
 import pyarrow as pa
@@ -30,6 +32,8 @@ from timewell.errors import TimedOut, TimewellError
 from timewell.node import Node
 from timewell.query.influxql import InfluxQLEngine, InfluxQLSyntaxError
 from timewell.query.influxql.results import v3_table
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +69,12 @@ class FlightQueryServer(flight.FlightServerBase):
         data = ticket.ticket
         if data[:1] == b"{":
             request = parse_ticket(data)
+            if request.query_type == "sql":
+                schema, batches = self._guarded(lambda: self._node.query.stream(
+                    request.database, request.query, request.params), request)
+                # A reader, not a GeneratorStream: that one sends no dictionaries (tags).
+                return flight.RecordBatchStream(pa.RecordBatchReader.from_batches(
+                    schema, self._batches(schema, batches, request)))
             return flight.RecordBatchStream(self._run(request))
         type_url, value = unpack_any(data)
         if type_url != _TICKET_STATEMENT:
@@ -101,7 +111,8 @@ class FlightQueryServer(flight.FlightServerBase):
     # -- queries
 
     def _run(self, request: QueryRequest) -> pa.Table:
-        try:
+        """The whole answer (GetFlightInfo, InfluxQL)."""
+        def answer() -> pa.Table:
             if request.query_type == "influxql":
                 results = self._influxql.execute(request.query, request.database,
                                                  request.params)
@@ -110,6 +121,28 @@ class FlightQueryServer(flight.FlightServerBase):
                     raise flight.FlightServerError(failed.error)
                 return v3_table([s for r in results for s in r.series])
             return self._node.query.sql(request.database, request.query, request.params)
+
+        return self._guarded(answer, request)
+
+    def _batches(self, schema: pa.Schema, batches: Iterator[pa.RecordBatch],
+                 request: QueryRequest) -> Iterator[pa.RecordBatch]:
+        """A SQL answer batch by batch as DataFusion computes it, so a large one needs no
+        memory of its size; a client that goes away stops pulling, which ends the query."""
+        sent = False
+        with contextlib.closing(batches):
+            while True:
+                batch = self._guarded(lambda: next(batches, None), request)
+                if batch is None:
+                    break
+                sent = True
+                yield batch
+        if not sent:  # readers expect a stream's dictionaries, even an empty one's
+            yield pa.RecordBatch.from_pylist([], schema=schema)
+
+    def _guarded(self, work: Callable[[], T], request: QueryRequest | None = None) -> T:
+        """`work()`, its errors as Flight's."""
+        try:
+            return work()
         except TimedOut as e:
             raise flight.FlightTimedOutError(str(e)) from None  # gRPC DEADLINE_EXCEEDED
         except (TimewellError, InfluxQLSyntaxError) as e:
@@ -117,7 +150,7 @@ class FlightQueryServer(flight.FlightServerBase):
         except flight.FlightError:
             raise
         except Exception as e:
-            log.exception("Flight query failed: %s", request.query)
+            log.exception("Flight query failed: %s", request.query if request else "")
             raise flight.FlightInternalError(f"internal error: {type(e).__name__}: {e}") from None
 
     def _take_prepared(self, handle: bytes) -> pa.Table:
