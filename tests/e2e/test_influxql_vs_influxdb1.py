@@ -454,6 +454,13 @@ POINT_FUNCTIONS = [
     f"SELECT sample(usage, 100) FROM cpu WHERE {RANGE} GROUP BY time(10m), host LIMIT 3",
     f"SELECT sample(usage, 30), host FROM cpu WHERE {RANGE} GROUP BY time(10m) SLIMIT 1",
     "SELECT sample(note, 100) FROM cpu",
+    # transformations over a range that starts inside a bucket (Grafana's `time > now() - 1h`)
+    "SELECT non_negative_derivative(mean(idle), 1s) FROM cpu WHERE host = 'h1' AND "
+    "time > '2023-11-14T22:14:05Z' AND time <= '2023-11-14T22:40:00Z' GROUP BY time(1m)",
+    "SELECT derivative(mean(idle), 1s), mean(idle) FROM cpu WHERE host = 'h1' AND "
+    "time > '2023-11-14T22:14:51Z' AND time <= '2023-11-14T22:40:00Z' GROUP BY time(1m)",
+    "SELECT difference(max(usage)), max(usage) FROM cpu WHERE "
+    "time > '2023-11-14T22:15:30Z' AND time <= '2023-11-14T22:40:00Z' GROUP BY time(1m), host",
     # errors
     "SELECT sample(usage, 0) FROM cpu",
     "SELECT sample(usage) FROM cpu",

@@ -76,9 +76,21 @@ def run_transforms(stmt: ast.SelectStatement, now_ns: int, run: RunSelect) -> li
         limit=0, offset=0, slimit=0, soffset=0, descending=False)
     interval = stmt.group_by_time.interval_ns if stmt.group_by_time is not None else 0
     start = split_condition(stmt.condition, now_ns)[0].start
+    if start is not None and stmt.group_by_time is not None:
+        # Rows from the bucket holding the start on (1.x keeps a bucket the range begins
+        # inside); the one interval earlier is there only as the first one's predecessor.
+        start -= (start - stmt.group_by_time.offset_ns) % interval
+    # Plain aggregates beside transformations are over the statement's own range (1.x: the
+    # first bucket's mean has only the points from the start on), so they are asked apart.
+    own_range = ({(s.name, tuple(sorted(s.tags.items()))): s.values for s in run(inner, 0)}
+                 if plain and interval else None)
     result = []
     for series in run(inner, interval):
-        rows = _rows(series.values, columns, interval, start, only_transforms=not plain)
+        plain_values = (None if own_range is None
+                        else own_range.get((series.name, tuple(sorted(series.tags.items()))),
+                                           []))
+        rows = _rows(series.values, columns, interval, start, only_transforms=not plain,
+                     plain_values=plain_values)
         if stmt.descending:
             rows.reverse()
         if stmt.offset:
@@ -92,16 +104,20 @@ def run_transforms(stmt: ast.SelectStatement, now_ns: int, run: RunSelect) -> li
 
 
 def _rows(values: list[list], columns: list[Transform | None], interval: int,
-          start: int | None, only_transforms: bool) -> list[list]:
+          start: int | None, only_transforms: bool,
+          plain_values: list[list] | None = None) -> list[list]:
+    """The result's rows from the inner statement's `values` (and, when given, the plain
+    columns' own rows, `plain_values`)."""
+    own = values if plain_values is None else plain_values
     outputs: list[dict[int, object]] = []
     for i, transform in enumerate(columns):
         if transform is None:
-            outputs.append({row[0]: row[i + 1] for row in values})
+            outputs.append({row[0]: row[i + 1] for row in own})
             continue
         points = [(row[0], row[i + 1]) for row in values if row[i + 1] is not None]
         outputs.append(dict(apply(transform, points, interval)))
     times = (sorted({t for out in outputs for t in out}) if only_transforms
-             else [row[0] for row in values])
+             else [row[0] for row in own])
     return [[t, *(out.get(t) for out in outputs)] for t in times
             if start is None or t >= start]
 
