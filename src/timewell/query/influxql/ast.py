@@ -87,6 +87,13 @@ class Measurement:
     regex: str | None = None
 
 
+@dataclass
+class Subquery:
+    """`FROM (SELECT ...)`: the inner statement's result as the outer statement's source."""
+
+    statement: SelectStatement
+
+
 @dataclass(frozen=True)
 class GroupByTime:
     interval_ns: int
@@ -105,7 +112,7 @@ class Fill:
 @dataclass
 class SelectStatement:
     fields: list[Field]
-    sources: list[Measurement]
+    sources: list[Measurement | Subquery]
     condition: Expr | None = None
     group_by_time: GroupByTime | None = None
     group_by_tags: list[str] = field(default_factory=list)
@@ -119,6 +126,7 @@ class SelectStatement:
     soffset: int = 0
     # SELECT ... INTO: where the result is written (name None: `:MEASUREMENT`, the source's)
     into: Measurement | None = None
+    location: str | None = None  # tz('Europe/Paris')
 
 
 @dataclass

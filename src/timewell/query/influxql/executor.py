@@ -10,6 +10,7 @@ from typing import Protocol
 import pyarrow as pa
 
 from timewell.catalog import Catalog, DatabaseNotFound
+from timewell.catalog.model import ColumnType
 from timewell.errors import TimedOut, TimewellError
 from timewell.lineprotocol.builder import LineBuilder
 from timewell.query.control import QueryCancelled, QueryControl
@@ -19,6 +20,7 @@ from timewell.query.influxql.parser import Unsupported, parse
 from timewell.query.influxql.results import Series, StatementResult
 from timewell.query.influxql.select import Source, run_select
 from timewell.query.influxql.show import Shows, check_database
+from timewell.query.influxql.subquery import has_subquery, run_subquery
 from timewell.query.influxql.timerange import InfluxQLError
 
 
@@ -97,10 +99,18 @@ class InfluxQLEngine:
             select = dataclasses.replace(statement, into=None)
             if statement.into is not None and statement.fill.kind == "null":
                 select.fill = ast.Fill("none")  # INTO writes no point for an empty bucket
-            series = run_select(select,
-                                self._sources(statement.sources, database, rp),
-                                run_sql, now_ns, scan)
+            if has_subquery(select):
+                series = run_subquery(
+                    select, now_ns,
+                    lambda inner: self._statement(inner, database, rp, now_ns, control),
+                    lambda inner: self._tag_names(inner, database, rp))
+            else:
+                series = run_select(select,
+                                    self._sources(statement.sources, database, rp),
+                                    run_sql, now_ns, scan)
             if statement.into is None:
+                for s in series:
+                    s.location = statement.location
                 return series
             return self._write_into(statement.into, series, database, rp)
         if isinstance(statement, ast.ShowUsers):
@@ -188,6 +198,12 @@ class InfluxQLEngine:
             if statement.name in tables:
                 self._manage.drop_table(target, statement.name)
         return []
+
+    def _tag_names(self, statement: ast.SelectStatement, database: str | None,
+                   rp: str | None) -> set[str]:
+        measurements = [m for m in statement.sources if isinstance(m, ast.Measurement)]
+        return {name for source in self._sources(measurements, database, rp)
+                for name, kind in source.schema.items() if kind is ColumnType.TAG}
 
     def _sources(self, measurements: list[ast.Measurement], database: str | None,
                  rp: str | None) -> list[Source]:

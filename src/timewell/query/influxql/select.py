@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from timewell.catalog.model import ColumnType
-from timewell.query.influxql import ast
+from timewell.query.influxql import ast, zone
 from timewell.query.influxql.direct import Scan, direct_table
 from timewell.query.influxql.results import Series, ordered_series
 from timewell.query.influxql.selections import has_selections, run_selections
@@ -165,14 +165,17 @@ def _aggregate_series(stmt: ast.SelectStatement, projection: Projection, query: 
     groups = _split(table, len(query.tag_keys)) if table.num_rows else []
     start = None
     if stmt.group_by_time is not None:
-        start = (window(time_range.start, stmt.group_by_time) if time_range.start is not None
+        start = (window(time_range.start, stmt.group_by_time, stmt.location)
+                 if time_range.start is not None
                  else min((t for t in times if t is not None), default=None))
     result = []
     for key, positions in groups:
         by_time = {times[i]: [col[i] for col in cells] for i in positions}
         if stmt.group_by_time is not None and stmt.fill.kind != "none" and start is not None:
-            rows = _filled(by_time, start, window(time_range.end, stmt.group_by_time),
-                           stmt.group_by_time.interval_ns, stmt.fill, query.count_columns)
+            end = window(time_range.end, stmt.group_by_time, stmt.location)
+            rows = _filled(by_time, start, end, stmt.group_by_time.interval_ns, stmt.fill,
+                           query.count_columns, None if stmt.location is None else zone.buckets(
+                               start, end, stmt.group_by_time, zone.load(stmt.location)))
         else:
             rows = [[t, *(None if c is _MISSING else c for c in row)]
                     for t, row in sorted(by_time.items(), key=lambda item: item[0] or 0)
@@ -185,18 +188,21 @@ def _aggregate_series(stmt: ast.SelectStatement, projection: Projection, query: 
     return result
 
 
-def window(t: int, group_by: ast.GroupByTime) -> int:
-    """The start of the bucket holding `t`."""
+def window(t: int, group_by: ast.GroupByTime, location: str | None = None) -> int:
+    """The start of the bucket holding `t` (in the `tz()` zone `location`)."""
+    if location is not None:
+        return zone.window(t, group_by, zone.load(location))
     return t - (t - group_by.offset_ns) % group_by.interval_ns
 
 
 def _filled(by_time: Mapping[int, list], start: int, end: int, interval: int, fill: ast.Fill,
-            count_columns: list[bool]) -> list[list]:
+            count_columns: list[bool], zoned: list[int] | None = None) -> list[list]:
     buckets = (end - start) // interval + 1
     if buckets > MAX_BUCKETS:
         raise InfluxQLError(f"GROUP BY time() over this range makes {buckets} buckets (at most "
                             f"{MAX_BUCKETS}); narrow the time range or widen the interval")
-    times = [start + i * interval for i in range(max(buckets, 0))]
+    times = zoned if zoned is not None else [start + i * interval
+                                             for i in range(max(buckets, 0))]
     width = len(count_columns)
     columns = [[by_time[t][c] if t in by_time else _MISSING for t in times]
                for c in range(width)]
