@@ -442,6 +442,34 @@ def test_time_zones_as_influxdb1(servers, statement, epoch):
     assert same(actual.json(), expected.json()), (
         f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
 
+# GROUP BY time(i, now()) and the other offsets: buckets aligned to the query's now() (as Go
+# truncates it, from year 1), negative durations, and the offsets 1.x refuses when it runs.
+# Minutes (epoch=m): the two servers' now() differ by the milliseconds between the requests.
+NOW_OFFSETS = [
+    "SELECT count(value) FROM recent WHERE time > now() - 1h GROUP BY time(10m, now())",
+    "SELECT count(value) FROM recent WHERE time > now() - 1h GROUP BY time(7m, now()) fill(none)",
+    "SELECT count(value) FROM recent WHERE time > now() - 1h GROUP BY time(7m, now())",
+    "SELECT count(value) FROM recent WHERE time > now() - 2h GROUP BY time(1h, now())",
+    "SELECT count(value) FROM recent WHERE time > now() - 1h GROUP BY time(13m, now()), host",
+    "SELECT count(value) FROM recent WHERE time > now() - 1h GROUP BY time(5m, -2m)",
+    "SELECT max(m) FROM (SELECT count(value) AS m FROM recent GROUP BY time(5m, now())) "
+    "WHERE time > now() - 1h GROUP BY time(15m, now())",
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(10m, -3m)",
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(10m, '2023-11-14T22:04:00Z')",
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(10m, 1700000040000000000)",
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(10m, now() - 1m)",
+]
+
+
+@pytest.mark.parametrize("statement", NOW_OFFSETS)
+def test_group_by_time_offsets_as_influxdb1(servers, statement):
+    reference, timewell = servers
+    expected = ask(reference, statement, epoch="m")
+    actual = ask(timewell, statement, epoch="m")
+    assert actual.status_code == expected.status_code
+    assert same(actual.json(), expected.json()), (
+        f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+
 # What Grafana's InfluxQL query editor generates for a dashboard: $timeFilter as epoch
 # milliseconds, GROUP BY time($__interval) fill(null), regex template variables, counters
 # through non_negative_derivative, and the metadata queries of template variables.

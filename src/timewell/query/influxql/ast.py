@@ -98,6 +98,8 @@ class Subquery:
 class GroupByTime:
     interval_ns: int
     offset_ns: int = 0
+    now: bool = False  # time(i, now()): the offset is the query's now() modulo i
+    invalid: str | None = None  # an offset 1.x parses but refuses when it runs: why
 
 
 @dataclass(frozen=True)

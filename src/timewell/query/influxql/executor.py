@@ -96,7 +96,8 @@ class InfluxQLEngine:
         if isinstance(statement, ast.ShowDatabases):
             return shows.databases()
         if isinstance(statement, ast.SelectStatement):
-            select = dataclasses.replace(statement, into=None)
+            select = dataclasses.replace(statement, into=None,
+                                         group_by_time=_group_by_time(statement, now_ns))
             if statement.into is not None and statement.fill.kind == "null":
                 select.fill = ast.Fill("none")  # INTO writes no point for an empty bucket
             if has_subquery(select):
@@ -226,6 +227,25 @@ class InfluxQLEngine:
 
 MANAGEMENT = (ast.CreateDatabase, ast.CreateRetentionPolicy, ast.DropDatabase,
               ast.DropMeasurement)
+
+
+def _group_by_time(statement: ast.SelectStatement, now_ns: int) -> ast.GroupByTime | None:
+    """GROUP BY time()'s offset where it is known only when the statement runs."""
+    group_by = statement.group_by_time
+    if group_by is None:
+        return None
+    if group_by.invalid is not None:
+        raise InfluxQLError(group_by.invalid)
+    if group_by.now:
+        # 1.x's offset is now() less now() truncated by the interval, which Go counts from
+        # the zero time (year 1), not from 1970: for intervals that do not divide a day the
+        # buckets do not end exactly at now().
+        since_year_one = now_ns + _YEAR_ONE_NS
+        return ast.GroupByTime(group_by.interval_ns, since_year_one % group_by.interval_ns)
+    return group_by
+
+
+_YEAR_ONE_NS = 62_135_596_800 * 1_000_000_000  # 0001-01-01 to 1970-01-01
 
 
 def v1_database(db: str, rp: str | None) -> str:

@@ -314,12 +314,19 @@ class Parser:
             raise self._error("a positive interval")
         offset = 0
         if self._accept_op(","):
-            negative = self._accept_op("-")
-            if self._tok.is_keyword("NOW"):
-                raise self._lexer.error("GROUP BY time(..., now()) is not supported",
-                                        self._tok.pos)
-            offset = self._duration("offset duration")
-            offset = -offset if negative else offset
+            expr = self._expr()
+            self._expect_op(")")
+            if isinstance(expr, ast.DurationLiteral):
+                offset = expr.ns
+            elif isinstance(expr, ast.Call) and expr.name == "now" and not expr.args:
+                return ast.GroupByTime(interval, now=True)
+            elif isinstance(expr, ast.StringLiteral):
+                return ast.GroupByTime(interval, invalid="invalid time dimension offset: "
+                                       f"'{expr.value}'")
+            else:
+                return ast.GroupByTime(interval, invalid="time dimension offset must be "
+                                       "duration or now()")
+            return ast.GroupByTime(interval, offset % interval)
         self._expect_op(")")
         return ast.GroupByTime(interval, offset % interval)
 
