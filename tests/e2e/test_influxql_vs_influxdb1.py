@@ -470,6 +470,42 @@ def test_group_by_time_offsets_as_influxdb1(servers, statement):
     assert same(actual.json(), expected.json()), (
         f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
 
+# ORDER BY time DESC with GROUP BY time(): 1.x fills and transforms the buckets in the order
+# it returns them (fill(previous) takes the later bucket's value, derivative's elapsed time
+# stays positive), and cuts SLIMIT before it reverses the series.
+DESCENDING = [
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(10m), host fill(previous) "
+    "ORDER BY time DESC",
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} AND host = 'h1' GROUP BY time(1m) fill(linear) "
+    "ORDER BY time DESC",
+    f"SELECT sum(v) FROM dst_fall WHERE {AUTUMN} GROUP BY time(12h) fill(previous) "
+    "ORDER BY time DESC tz('Europe/Paris')",
+    f"SELECT derivative(usage) FROM cpu WHERE host = 'h1' AND {RANGE} ORDER BY time DESC LIMIT 3",
+    f"SELECT difference(mean(usage)) FROM cpu WHERE {RANGE} GROUP BY time(10m) ORDER BY time DESC",
+    f"SELECT cumulative_sum(mean(usage)) FROM cpu WHERE {RANGE} GROUP BY time(10m) "
+    "ORDER BY time DESC",
+    f"SELECT elapsed(usage, 1s) FROM cpu WHERE host = 'h1' AND {RANGE} ORDER BY time DESC LIMIT 3",
+    f"SELECT moving_average(usage, 3) FROM cpu WHERE host = 'h1' AND {RANGE} ORDER BY time DESC "
+    "LIMIT 3",
+    f"SELECT non_negative_derivative(max(bytes), 1s) FROM net WHERE {RANGE} GROUP BY time(5m), "
+    "host ORDER BY time DESC",
+    f"SELECT non_negative_difference(bytes) FROM net WHERE {RANGE} GROUP BY host "
+    "ORDER BY time DESC LIMIT 5",
+    f"SELECT mean(usage), derivative(mean(usage)) FROM cpu WHERE {RANGE} GROUP BY time(10m) "
+    "fill(previous) ORDER BY time DESC",
+    f"SELECT usage FROM cpu WHERE {RANGE} GROUP BY host ORDER BY time DESC LIMIT 1 SLIMIT 2",
+]
+
+
+@pytest.mark.parametrize("statement", DESCENDING)
+def test_descending_as_influxdb1(servers, statement):
+    reference, timewell = servers
+    expected = ask(reference, statement)
+    actual = ask(timewell, statement)
+    assert actual.status_code == expected.status_code
+    assert same(actual.json(), expected.json()), (
+        f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+
 # What Grafana's InfluxQL query editor generates for a dashboard: $timeFilter as epoch
 # milliseconds, GROUP BY time($__interval) fill(null), regex template variables, counters
 # through non_negative_derivative, and the metadata queries of template variables.

@@ -175,7 +175,8 @@ def _aggregate_series(stmt: ast.SelectStatement, projection: Projection, query: 
             end = window(time_range.end, stmt.group_by_time, stmt.location)
             rows = _filled(by_time, start, end, stmt.group_by_time.interval_ns, stmt.fill,
                            query.count_columns, None if stmt.location is None else zone.buckets(
-                               start, end, stmt.group_by_time, zone.load(stmt.location)))
+                               start, end, stmt.group_by_time, zone.load(stmt.location)),
+                           stmt.descending)
         else:
             rows = [[t, *(None if c is _MISSING else c for c in row)]
                     for t, row in sorted(by_time.items(), key=lambda item: item[0] or 0)
@@ -196,7 +197,8 @@ def window(t: int, group_by: ast.GroupByTime, location: str | None = None) -> in
 
 
 def _filled(by_time: Mapping[int, list], start: int, end: int, interval: int, fill: ast.Fill,
-            count_columns: list[bool], zoned: list[int] | None = None) -> list[list]:
+            count_columns: list[bool], zoned: list[int] | None = None,
+            descending: bool = False) -> list[list]:
     buckets = (end - start) // interval + 1
     if buckets > MAX_BUCKETS:
         raise InfluxQLError(f"GROUP BY time() over this range makes {buckets} buckets (at most "
@@ -206,8 +208,12 @@ def _filled(by_time: Mapping[int, list], start: int, end: int, interval: int, fi
     width = len(count_columns)
     columns = [[by_time[t][c] if t in by_time else _MISSING for t in times]
                for c in range(width)]
-    filled = [_fill_column(col, times, fill, is_count)
-              for col, is_count in zip(columns, count_columns, strict=True)]
+    if descending:  # 1.x fills in the order it returns the buckets: previous is the later
+        filled = [_fill_column(col[::-1], times[::-1], fill, is_count)[::-1]
+                  for col, is_count in zip(columns, count_columns, strict=True)]
+    else:
+        filled = [_fill_column(col, times, fill, is_count)
+                  for col, is_count in zip(columns, count_columns, strict=True)]
     return [[t, *(col[i] for col in filled)] for i, t in enumerate(times)]
 
 

@@ -78,7 +78,8 @@ def run_transforms(stmt: ast.SelectStatement, now_ns: int, run: RunSelect) -> li
     start = split_condition(stmt.condition, now_ns)[0].start
     result = []
     for series in run(inner, interval):
-        rows = _rows(series.values, columns, interval, start, only_transforms=not plain)
+        rows = _rows(series.values, columns, interval, start, only_transforms=not plain,
+                     descending=stmt.descending)
         if stmt.descending:
             rows.reverse()
         if stmt.offset:
@@ -92,13 +93,15 @@ def run_transforms(stmt: ast.SelectStatement, now_ns: int, run: RunSelect) -> li
 
 
 def _rows(values: list[list], columns: list[Transform | None], interval: int,
-          start: int | None, only_transforms: bool) -> list[list]:
+          start: int | None, only_transforms: bool, descending: bool = False) -> list[list]:
     outputs: list[dict[int, object]] = []
     for i, transform in enumerate(columns):
         if transform is None:
             outputs.append({row[0]: row[i + 1] for row in values})
             continue
         points = [(row[0], row[i + 1]) for row in values if row[i + 1] is not None]
+        if descending:  # 1.x transforms the points in the order it returns them
+            points.reverse()
         outputs.append(dict(apply(transform, points, interval)))
     times = (sorted({t for out in outputs for t in out}) if only_transforms
              else [row[0] for row in values])
@@ -121,7 +124,7 @@ def apply(transform: Transform, points: Points, interval: int) -> Points:
         for (t0, v0), (t1, v1) in zip(points, points[1:], strict=False):
             if t1 == t0:
                 continue
-            value = (v1 - v0) / ((t1 - t0) / unit)
+            value = (v1 - v0) / (abs(t1 - t0) / unit)  # elapsed time, descending too
             if name == "derivative" or value >= 0:
                 out.append((t1, value))
     elif name in ("difference", "non_negative_difference"):
