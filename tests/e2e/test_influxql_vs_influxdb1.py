@@ -296,6 +296,8 @@ def test_same_answer_as_influxdb1(servers, statement):
         f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
 
 
+TIME_FILTER_MS = "time >= 1700000000000ms and time <= 1700003600000ms"  # $timeFilter
+
 # Subqueries: the inner result's series as the outer statement's points (tags of the inner
 # GROUP BY as tags, the outer time range narrowing the inner's), nested, with the outer WHERE,
 # GROUP BY, fill and limits; counters through non_negative_derivative in the inner statement.
@@ -376,6 +378,36 @@ SUBQUERIES = [
     "GROUP BY time(1m))",
     f"SELECT sum(m) FROM (SELECT mean(usage) AS m FROM cpu WHERE host = 'h1' AND {RANGE} "
     "GROUP BY time(1m) fill(linear))",
+    # inner rows before the outer range's start (the inner buckets') stay rows of the outer
+    # statement; an aggregate without GROUP BY time() stops at them, as 1.x's reducer does
+    f"SELECT max(m), count(m) FROM (SELECT max(usage) AS m FROM cpu GROUP BY time(20m)) "
+    f"WHERE {RANGE} GROUP BY time(30m)",
+    f"SELECT count(m) FROM (SELECT max(usage) AS m FROM cpu GROUP BY time(20m), host) "
+    f"WHERE {RANGE}",
+    f"SELECT m FROM (SELECT max(usage) AS m FROM cpu GROUP BY time(20m)) WHERE {RANGE} "
+    "AND m > 50",
+    f"SELECT last(m) FROM (SELECT max(usage) AS m FROM cpu GROUP BY time(20m)) WHERE {RANGE}",
+    f"SELECT * FROM (SELECT max(usage) AS m FROM cpu GROUP BY time(20m)) WHERE {RANGE}",
+    "SELECT mean(m) FROM (SELECT mean(usage) AS m FROM cpu GROUP BY host SLIMIT 2)",
+    f"SELECT mean(m) FROM (SELECT max(usage) AS m FROM cpu GROUP BY time(20m)) WHERE {RANGE} "
+    "AND m < 90",
+    f"SELECT mean(m) FROM (SELECT max(usage) AS m FROM cpu GROUP BY time(20m), host) "
+    f"WHERE {RANGE} AND m < 90 GROUP BY host",
+    "SELECT mean(m) FROM (SELECT max(usage) AS m FROM cpu WHERE time >= '2023-11-14T22:20:00Z' "
+    f"GROUP BY time(20m)) WHERE {RANGE}",
+    # as Grafana's editor writes them: $timeFilter in both, GROUP BY time($__interval)
+    f'SELECT sum("m") FROM (SELECT last("bytes") AS m FROM "net" WHERE {TIME_FILTER_MS} '
+    f'GROUP BY time(1m), "host") WHERE {TIME_FILTER_MS} GROUP BY time(1m) fill(null)',
+    f'SELECT sum("m") FROM (SELECT last("bytes") AS m FROM "net" WHERE {TIME_FILTER_MS} '
+    f'GROUP BY time(1m), "host") WHERE {TIME_FILTER_MS} GROUP BY time(5m) fill(none)',
+    'SELECT mean("d") FROM (SELECT non_negative_derivative(last("bytes"), 1s) AS d FROM "net" '
+    f'WHERE {TIME_FILTER_MS} GROUP BY time(2m), "host") WHERE {TIME_FILTER_MS} GROUP BY time(10m)',
+    f'SELECT sum("m") FROM (SELECT last("bytes") AS m FROM "net" WHERE {TIME_FILTER_MS} '
+    'GROUP BY "host")',
+    'SELECT sum("d") FROM (SELECT non_negative_derivative("bytes", 1s) AS d FROM "net" '
+    f'WHERE {TIME_FILTER_MS} GROUP BY "host") WHERE {TIME_FILTER_MS} GROUP BY time(5m) fill(0)',
+    f'SELECT max("m") FROM (SELECT mean("usage") AS m FROM "cpu" WHERE {TIME_FILTER_MS} '
+    f'GROUP BY time(1m), "host") WHERE {TIME_FILTER_MS} GROUP BY time(1m), "host" fill(previous)',
 ]
 
 

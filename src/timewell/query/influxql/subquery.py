@@ -15,6 +15,7 @@ are named as the inner's.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 
 import pyarrow as pa
@@ -23,8 +24,9 @@ from datafusion import SessionContext
 from timewell.catalog.model import ColumnType
 from timewell.query.influxql import ast
 from timewell.query.influxql.results import Series
-from timewell.query.influxql.select import Source, run_select
+from timewell.query.influxql.select import Source, _group_tags, run_select
 from timewell.query.influxql.timerange import InfluxQLError, split_condition
+from timewell.query.influxql.translate import condition_sql, ident, timestamp
 
 RunInner = Callable[[ast.SelectStatement], list[Series]]
 """Answers an inner statement."""
@@ -39,7 +41,7 @@ def has_subquery(stmt: ast.SelectStatement) -> bool:
 def run_subquery(stmt: ast.SelectStatement, now_ns: int, run_inner: RunInner,
                  tag_names: TagNames) -> list[Series]:
     """The outer statement's series over its subqueries' results."""
-    time_range, _ = split_condition(stmt.condition, now_ns)
+    time_range, rest = split_condition(stmt.condition, now_ns)
     # The tags of a raw inner statement's points are the outer statement's to filter and
     # group by, though not columns of its `*` (1.x keeps them beside the points).
     wildcard = any(isinstance(node, ast.Wildcard | ast.RegexLiteral)
@@ -68,7 +70,7 @@ def run_subquery(stmt: ast.SelectStatement, now_ns: int, run_inner: RunInner,
         for bound in bounds:
             condition = bound if condition is None else ast.BinaryExpr(
                 "AND", ast.Paren(condition), bound)
-        inner = dataclasses.replace(inner, condition=condition)
+        inner = dataclasses.replace(inner, condition=condition, slimit=0, soffset=0)
         if inner.fill.kind == "null":  # empty buckets are no points (count's too, not 0)
             inner.fill = ast.Fill("none")
         inner_series += run_inner(inner)
@@ -77,13 +79,43 @@ def run_subquery(stmt: ast.SelectStatement, now_ns: int, run_inner: RunInner,
               for name, members in _by_name(inner_series).items()}
     sources = [Source("", name, schema) for name, (_, schema) in tables.items()]
 
-    def run_sql(_database: str, sql: str) -> pa.Table:
+    def run_sql(_database: str, sql: str, bounded: bool = False) -> pa.Table:
+        if not bounded:  # the outer time range bounds the inner statement, not its rows
+            sql = _TIME_BOUND.sub("TRUE", sql)
         ctx = SessionContext()
         for name, (table, _) in tables.items():
             ctx.register_record_batches(name, [table.to_batches()])
         return ctx.sql(sql).to_arrow_table()
 
-    return run_select(stmt, sources, run_sql, now_ns)
+    series = run_select(stmt, sources, run_sql, now_ns)
+    if (time_range.start is None or stmt.group_by_time is not None or stmt.descending
+            or not any(isinstance(node, ast.Call) for item in stmt.fields
+                       for node in ast.walk(item.expr))):
+        return series
+    # An aggregate without GROUP BY time() reads the series in order and, as 1.x's reducer
+    # does, stops at the first whose earliest point precedes the range: no result for it and
+    # the series after it.
+    cut = None
+    for source in sources:
+        keys = _group_tags(stmt, source.schema)
+        tags = [f"coalesce(CAST({ident(k)} AS VARCHAR), '')" if source.schema.get(k)
+                is ColumnType.TAG else "''" for k in keys]
+        where = f" AND {condition_sql(rest, source.schema)}" if rest is not None else ""
+        sql = (f"SELECT {', '.join([*tags, 'min(time) AS __first'])} FROM "
+               f"{ident(source.measurement)} WHERE time < {timestamp(time_range.start)}{where}"
+               + (f" GROUP BY {', '.join(tags)}" if tags else ""))
+        early = run_sql("", sql, bounded=True).to_pylist()
+        for row in early:
+            if row["__first"] is None:  # an aggregate without GROUP BY has its one row
+                continue
+            key = (source.measurement, tuple(v for k, v in row.items() if k != "__first"))
+            cut = key if cut is None or key < cut else cut
+    if cut is None:
+        return series
+    return [s for s in series if (s.name, tuple(s.tags.values())) < cut]
+
+
+_TIME_BOUND = re.compile(r"time (?:>=|<=) arrow_cast\(-?\d+, 'Timestamp\(Nanosecond, None\)'\)")
 
 
 def _by_name(series: list[Series]) -> dict[str, list[Series]]:
