@@ -50,6 +50,18 @@ def dataset(now_ns: int) -> str:
         lines.append(f"cpu_extra,host=h9 usage={i * 1.5} {BASE + i * 300 * S}")
     for i in range(5):
         lines.append(f"recent,host=h1 value={i}i {now_ns - (40 - i) * 60 * S}")
+    # A counter per host that resets (h2 restarts at i = 40) and has a gap (i in 60..69).
+    for host, step in (("h1", 700), ("h2", 1300)):
+        total = 0
+        for i in range(100):
+            total = 0 if host == "h2" and i == 40 else total + step + (i * 37) % 500
+            if not 60 <= i < 70:
+                lines.append(f"net,host={host} bytes={total}i {BASE + i * 30 * S}")
+    # Every 90 minutes across the daylight saving changes of 2024 in Europe (tz()), each
+    # measurement within one of 1.x's weekly shards (its cardinalities count per shard).
+    for name, start in (("dst", 1_711_584_000), ("dst_fall", 1_729_728_000)):  # 03-28, 10-24
+        for i in range(60):
+            lines.append(f"{name},host=h{i % 2 + 1} v={i}i {(start + i * 5400) * S}")
     return "\n".join(lines) + "\n"
 
 
@@ -284,6 +296,248 @@ def test_same_answer_as_influxdb1(servers, statement):
         f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
 
 
+TIME_FILTER_MS = "time >= 1700000000000ms and time <= 1700003600000ms"  # $timeFilter
+
+# Subqueries: the inner result's series as the outer statement's points (tags of the inner
+# GROUP BY as tags, the outer time range narrowing the inner's), nested, with the outer WHERE,
+# GROUP BY, fill and limits; counters through non_negative_derivative in the inner statement.
+SUBQUERIES = [
+    f"SELECT max(m) FROM (SELECT mean(usage) AS m FROM cpu GROUP BY time(10m), host) WHERE {RANGE} "
+    "GROUP BY time(20m), host",
+    "SELECT sum(m) FROM (SELECT last(usage) AS m FROM cpu GROUP BY host)",
+    "SELECT * FROM (SELECT last(usage) AS m FROM cpu GROUP BY host)",
+    "SELECT mean(d) FROM (SELECT non_negative_derivative(bytes, 1s) AS d FROM net GROUP BY host)",
+    "SELECT mean(d) FROM (SELECT non_negative_derivative(bytes, 1s) AS d FROM net GROUP BY host) "
+    "GROUP BY host",
+    "SELECT max(m) FROM (SELECT mean(usage) AS m FROM cpu GROUP BY time(10m), host)",
+    f"SELECT count(m) FROM (SELECT mean(usage) AS m FROM cpu WHERE host = 'h1' AND {RANGE} "
+    "GROUP BY time(1m))",
+    f"SELECT * FROM (SELECT mean(usage) AS m FROM cpu WHERE {RANGE} GROUP BY time(10m)) "
+    "WHERE time >= '2023-11-14T22:30:00Z' AND time < '2023-11-14T22:50:00Z'",
+    "SELECT * FROM (SELECT mean(usage) AS m FROM cpu WHERE time >= '2023-11-14T22:30:00Z' AND "
+    f"time < '2023-11-14T22:50:00Z' GROUP BY time(10m)) WHERE {RANGE}",
+    f"SELECT * FROM (SELECT mean(usage) AS m FROM cpu GROUP BY time(10m), host) WHERE {RANGE} "
+    "AND m > 50",
+    f"SELECT * FROM (SELECT mean(usage) AS m FROM cpu GROUP BY time(10m), host) WHERE {RANGE} "
+    "AND host = 'h2'",
+    f"SELECT * FROM (SELECT mean(usage) AS m FROM cpu GROUP BY time(10m)) WHERE {RANGE} "
+    "AND host = 'h1'",
+    "SELECT max(mm) FROM (SELECT mean(m) AS mm FROM (SELECT max(usage) AS m FROM cpu "
+    f"GROUP BY time(5m), host) GROUP BY time(10m), host) WHERE {RANGE} GROUP BY time(20m)",
+    f"SELECT * FROM (SELECT mean(usage) AS m FROM cpu WHERE host = 'h1' GROUP BY time(1m)) "
+    f"WHERE {RANGE}",
+    f"SELECT * FROM (SELECT mean(usage) AS m, count(idle) AS c FROM cpu GROUP BY time(5m)) "
+    f"WHERE {RANGE}",
+    "SELECT max(m) FROM (SELECT mean(usage) AS m FROM cpu WHERE time >= '2023-11-14T22:30:00Z' "
+    f"AND time < '2023-11-14T22:50:00Z' GROUP BY time(10m)) WHERE {RANGE} GROUP BY time(20m)",
+    f"SELECT m FROM (SELECT usage AS m, host FROM cpu) WHERE {RANGE} AND host = 'h3'",
+    f"SELECT * FROM (SELECT usage, idle FROM cpu WHERE host = 'h3') WHERE {RANGE}",
+    f"SELECT mean(usage) FROM (SELECT * FROM cpu) WHERE {RANGE} GROUP BY host",
+    f"SELECT max(m) FROM (SELECT mean(usage) AS m FROM cpu, mem GROUP BY time(10m)) WHERE {RANGE} "
+    "GROUP BY time(20m)",
+    f"SELECT sum(m) FROM (SELECT last(bytes) AS m FROM net WHERE {RANGE} GROUP BY time(5m), host) "
+    f"WHERE {RANGE} GROUP BY time(5m) fill(none)",
+    "SELECT mean(d) FROM (SELECT non_negative_derivative(bytes, 1s) AS d FROM net GROUP BY host) "
+    f"WHERE {RANGE} GROUP BY time(10m)",
+    "SELECT sum(d) FROM (SELECT non_negative_derivative(max(bytes), 1s) AS d FROM net "
+    f"GROUP BY time(2m), host) WHERE {RANGE} GROUP BY time(10m) fill(0)",
+    f"SELECT max(m) FROM (SELECT mean(usage) AS m FROM cpu GROUP BY time(5m), host) WHERE {RANGE} "
+    "GROUP BY time(10m) fill(previous) LIMIT 3",
+    f"SELECT max(m) FROM (SELECT mean(usage) AS m FROM cpu GROUP BY time(5m), host) WHERE {RANGE} "
+    "GROUP BY time(10m), host ORDER BY time DESC LIMIT 2 SLIMIT 2",
+    "SELECT min(m), max(m), count(m) FROM (SELECT mean(usage) AS m FROM cpu GROUP BY time(5m), "
+    f"host) WHERE {RANGE} AND host =~ /h[12]/ GROUP BY host",
+    "SELECT m FROM (SELECT max(usage) AS m FROM cpu GROUP BY host) WHERE m > 90",
+    f"SELECT derivative(m, 1m) FROM (SELECT mean(usage) AS m FROM cpu GROUP BY time(10m)) "
+    f"WHERE {RANGE}",
+    "SELECT top(m, 2) FROM (SELECT mean(usage) AS m FROM cpu GROUP BY time(10m), host) "
+    f"WHERE {RANGE}",
+    "SELECT mean(m) FROM (SELECT max(usage) AS m FROM cpu GROUP BY host), "
+    "(SELECT min(usage) AS m FROM cpu GROUP BY host)",
+    "SELECT mean(v) FROM (SELECT mean(usage) AS v FROM cpu GROUP BY host), cpu",
+    "SELECT mean(m) FROM (SELECT nope(usage) AS m FROM cpu)",
+    "SELECT mean(m) FROM (SELECT mean(usage) AS m FROM cpu GROUP BY time(10m), host) "
+    f"WHERE {RANGE} GROUP BY time(20m), host fill(linear)",
+    f"SELECT count(m) FROM (SELECT mean(usage) AS m FROM cpu WHERE {RANGE} "
+    "GROUP BY time(10m), host)",
+    "SELECT mean(m) FROM (SELECT free AS m FROM mem) GROUP BY host",
+    "SELECT * FROM (SELECT free, host FROM mem WHERE host = 'h2') LIMIT 3",
+    "SELECT mean(free) FROM (SELECT * FROM mem) GROUP BY host",
+    "SELECT max(usage) FROM (SELECT usage, host FROM cpu) GROUP BY host",
+    "SELECT * FROM (SELECT max(usage) FROM cpu GROUP BY host)",
+    "SELECT max(max) FROM (SELECT max(usage) FROM cpu GROUP BY host)",
+    "SELECT spread(m) FROM (SELECT last(bytes) AS m FROM net GROUP BY time(10m), host) "
+    f"WHERE {RANGE}",
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(10m), host ORDER BY time DESC "
+    "LIMIT 2 SLIMIT 2",
+    f"SELECT count(m) FROM (SELECT mean(usage) AS m FROM cpu WHERE host = 'h1' AND {RANGE} "
+    "GROUP BY time(1m) fill(0))",
+    f"SELECT count(m) FROM (SELECT mean(usage) AS m FROM cpu WHERE host = 'h1' AND {RANGE} "
+    "GROUP BY time(1m) fill(previous))",
+    f"SELECT count(m) FROM (SELECT count(usage) AS m FROM cpu WHERE host = 'h1' AND {RANGE} "
+    "GROUP BY time(1m))",
+    f"SELECT sum(m) FROM (SELECT mean(usage) AS m FROM cpu WHERE host = 'h1' AND {RANGE} "
+    "GROUP BY time(1m) fill(linear))",
+    # inner rows before the outer range's start (the inner buckets') stay rows of the outer
+    # statement; an aggregate without GROUP BY time() stops at them, as 1.x's reducer does
+    f"SELECT max(m), count(m) FROM (SELECT max(usage) AS m FROM cpu GROUP BY time(20m)) "
+    f"WHERE {RANGE} GROUP BY time(30m)",
+    f"SELECT count(m) FROM (SELECT max(usage) AS m FROM cpu GROUP BY time(20m), host) "
+    f"WHERE {RANGE}",
+    f"SELECT m FROM (SELECT max(usage) AS m FROM cpu GROUP BY time(20m)) WHERE {RANGE} "
+    "AND m > 50",
+    f"SELECT last(m) FROM (SELECT max(usage) AS m FROM cpu GROUP BY time(20m)) WHERE {RANGE}",
+    f"SELECT * FROM (SELECT max(usage) AS m FROM cpu GROUP BY time(20m)) WHERE {RANGE}",
+    "SELECT mean(m) FROM (SELECT mean(usage) AS m FROM cpu GROUP BY host SLIMIT 2)",
+    f"SELECT mean(m) FROM (SELECT max(usage) AS m FROM cpu GROUP BY time(20m)) WHERE {RANGE} "
+    "AND m < 90",
+    f"SELECT mean(m) FROM (SELECT max(usage) AS m FROM cpu GROUP BY time(20m), host) "
+    f"WHERE {RANGE} AND m < 90 GROUP BY host",
+    "SELECT mean(m) FROM (SELECT max(usage) AS m FROM cpu WHERE time >= '2023-11-14T22:20:00Z' "
+    f"GROUP BY time(20m)) WHERE {RANGE}",
+    # as Grafana's editor writes them: $timeFilter in both, GROUP BY time($__interval)
+    f'SELECT sum("m") FROM (SELECT last("bytes") AS m FROM "net" WHERE {TIME_FILTER_MS} '
+    f'GROUP BY time(1m), "host") WHERE {TIME_FILTER_MS} GROUP BY time(1m) fill(null)',
+    f'SELECT sum("m") FROM (SELECT last("bytes") AS m FROM "net" WHERE {TIME_FILTER_MS} '
+    f'GROUP BY time(1m), "host") WHERE {TIME_FILTER_MS} GROUP BY time(5m) fill(none)',
+    'SELECT mean("d") FROM (SELECT non_negative_derivative(last("bytes"), 1s) AS d FROM "net" '
+    f'WHERE {TIME_FILTER_MS} GROUP BY time(2m), "host") WHERE {TIME_FILTER_MS} GROUP BY time(10m)',
+    f'SELECT sum("m") FROM (SELECT last("bytes") AS m FROM "net" WHERE {TIME_FILTER_MS} '
+    'GROUP BY "host")',
+    'SELECT sum("d") FROM (SELECT non_negative_derivative("bytes", 1s) AS d FROM "net" '
+    f'WHERE {TIME_FILTER_MS} GROUP BY "host") WHERE {TIME_FILTER_MS} GROUP BY time(5m) fill(0)',
+    f'SELECT max("m") FROM (SELECT mean("usage") AS m FROM "cpu" WHERE {TIME_FILTER_MS} '
+    f'GROUP BY time(1m), "host") WHERE {TIME_FILTER_MS} GROUP BY time(1m), "host" fill(previous)',
+]
+
+
+@pytest.mark.parametrize("statement", SUBQUERIES)
+def test_subqueries_as_influxdb1(servers, statement):
+    reference, timewell = servers
+    expected = ask(reference, statement)
+    actual = ask(timewell, statement)
+    assert actual.status_code == expected.status_code
+    assert same(actual.json(), expected.json()), (
+        f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+
+# tz(): buckets on the zone's local boundaries (days of 23 and 25 hours across the DST
+# changes, zones with half-hour offsets), times with the zone's offset; epoch times unchanged.
+SPRING = "time >= '2024-03-28T00:00:00Z' AND time < '2024-04-03T00:00:00Z'"
+AUTUMN = "time >= '2024-10-24T00:00:00Z' AND time < '2024-10-29T00:00:00Z'"
+ZONES = [
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(20m) tz('Europe/Paris')",
+    "SELECT usage FROM cpu WHERE host = 'h1' LIMIT 2 tz('Asia/Kolkata')",
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(1d) tz('Asia/Kolkata')",
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(1h) tz('Asia/Kolkata')",
+    "SELECT mean(usage) FROM cpu tz('Nowhere/Land')",
+    "SELECT mean(usage) FROM cpu tz('UTC')",
+    "SELECT max(usage) FROM cpu tz('America/New_York')",
+    f"SELECT count(usage) FROM cpu WHERE {RANGE} GROUP BY time(45m), host tz('America/St_Johns')",
+    f"SELECT top(usage, 1) FROM cpu WHERE {RANGE} GROUP BY time(1h) tz('Asia/Kolkata')",
+    f"SELECT non_negative_derivative(max(bytes), 1s) FROM net WHERE {RANGE} GROUP BY time(30m) "
+    "tz('Asia/Kathmandu')",
+    f"SELECT sum(v) FROM dst WHERE {SPRING} GROUP BY time(1d) tz('Europe/Paris')",
+    f"SELECT sum(v) FROM dst_fall WHERE {AUTUMN} GROUP BY time(1d) tz('Europe/Paris')",
+    "SELECT count(v) FROM dst WHERE time >= '2024-03-30T12:00:00Z' AND "
+    "time < '2024-04-01T00:00:00Z' GROUP BY time(6h) tz('Europe/Paris')",
+    "SELECT count(v) FROM dst_fall WHERE time >= '2024-10-26T12:00:00Z' AND "
+    "time < '2024-10-28T00:00:00Z' GROUP BY time(6h), host tz('Europe/Paris')",
+    "SELECT count(v) FROM dst WHERE time >= '2024-03-30T12:00:00Z' AND "
+    "time < '2024-04-01T00:00:00Z' GROUP BY time(1h) tz('Europe/Paris')",
+    "SELECT count(v) FROM dst_fall WHERE time >= '2024-10-26T12:00:00Z' AND "
+    "time < '2024-10-28T00:00:00Z' GROUP BY time(1h) tz('Europe/Paris')",
+    "SELECT v FROM dst WHERE time >= '2024-03-30T22:00:00Z' AND time < '2024-03-31T06:00:00Z' "
+    "tz('Europe/Paris')",
+    "SELECT v FROM dst_fall WHERE time >= '2024-10-26T22:00:00Z' AND "
+    "time < '2024-10-27T06:00:00Z' tz('America/New_York')",
+    f"SELECT max(v) FROM dst WHERE {SPRING} GROUP BY time(1d) fill(none) tz('America/New_York')",
+    f"SELECT last(v) FROM dst WHERE {SPRING} GROUP BY time(2d, 5h) tz('Europe/Paris')",
+    f"SELECT sum(v) FROM dst WHERE {SPRING} GROUP BY time(1d) tz('Europe/London')",
+    "SELECT sum(v) FROM /^dst/ GROUP BY time(7d) fill(none) tz('Europe/Paris')",
+    f"SELECT top(v, 2) FROM dst WHERE {SPRING} GROUP BY time(1d) tz('Europe/Paris')",
+    f"SELECT sum(v) FROM dst WHERE {SPRING} GROUP BY time(1d) ORDER BY time DESC "
+    "tz('Europe/Paris')",
+    f"SELECT difference(sum(v)) FROM dst WHERE {SPRING} GROUP BY time(1d) tz('Europe/Paris')",
+    f"SELECT mean(v) FROM dst_fall WHERE {AUTUMN} GROUP BY time(1d), host fill(previous) "
+    "tz('Europe/Paris')",
+]
+
+
+@pytest.mark.parametrize("statement", ZONES)
+@pytest.mark.parametrize("epoch", [None, "ms"])
+def test_time_zones_as_influxdb1(servers, statement, epoch):
+    reference, timewell = servers
+    params = {"epoch": epoch} if epoch else {}
+    expected = ask(reference, statement, **params)
+    actual = ask(timewell, statement, **params)
+    assert actual.status_code == expected.status_code
+    assert same(actual.json(), expected.json()), (
+        f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+
+# GROUP BY time(i, now()) and the other offsets: buckets aligned to the query's now() (as Go
+# truncates it, from year 1), negative durations, and the offsets 1.x refuses when it runs.
+# Minutes (epoch=m): the two servers' now() differ by the milliseconds between the requests.
+NOW_OFFSETS = [
+    "SELECT count(value) FROM recent WHERE time > now() - 1h GROUP BY time(10m, now())",
+    "SELECT count(value) FROM recent WHERE time > now() - 1h GROUP BY time(7m, now()) fill(none)",
+    "SELECT count(value) FROM recent WHERE time > now() - 1h GROUP BY time(7m, now())",
+    "SELECT count(value) FROM recent WHERE time > now() - 2h GROUP BY time(1h, now())",
+    "SELECT count(value) FROM recent WHERE time > now() - 1h GROUP BY time(13m, now()), host",
+    "SELECT count(value) FROM recent WHERE time > now() - 1h GROUP BY time(5m, -2m)",
+    "SELECT max(m) FROM (SELECT count(value) AS m FROM recent GROUP BY time(5m, now())) "
+    "WHERE time > now() - 1h GROUP BY time(15m, now())",
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(10m, -3m)",
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(10m, '2023-11-14T22:04:00Z')",
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(10m, 1700000040000000000)",
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(10m, now() - 1m)",
+]
+
+
+@pytest.mark.parametrize("statement", NOW_OFFSETS)
+def test_group_by_time_offsets_as_influxdb1(servers, statement):
+    reference, timewell = servers
+    expected = ask(reference, statement, epoch="m")
+    actual = ask(timewell, statement, epoch="m")
+    assert actual.status_code == expected.status_code
+    assert same(actual.json(), expected.json()), (
+        f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+
+# ORDER BY time DESC with GROUP BY time(): 1.x fills and transforms the buckets in the order
+# it returns them (fill(previous) takes the later bucket's value, derivative's elapsed time
+# stays positive), and cuts SLIMIT before it reverses the series.
+DESCENDING = [
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(10m), host fill(previous) "
+    "ORDER BY time DESC",
+    f"SELECT mean(usage) FROM cpu WHERE {RANGE} AND host = 'h1' GROUP BY time(1m) fill(linear) "
+    "ORDER BY time DESC",
+    f"SELECT sum(v) FROM dst_fall WHERE {AUTUMN} GROUP BY time(12h) fill(previous) "
+    "ORDER BY time DESC tz('Europe/Paris')",
+    f"SELECT derivative(usage) FROM cpu WHERE host = 'h1' AND {RANGE} ORDER BY time DESC LIMIT 3",
+    f"SELECT difference(mean(usage)) FROM cpu WHERE {RANGE} GROUP BY time(10m) ORDER BY time DESC",
+    f"SELECT cumulative_sum(mean(usage)) FROM cpu WHERE {RANGE} GROUP BY time(10m) "
+    "ORDER BY time DESC",
+    f"SELECT elapsed(usage, 1s) FROM cpu WHERE host = 'h1' AND {RANGE} ORDER BY time DESC LIMIT 3",
+    f"SELECT moving_average(usage, 3) FROM cpu WHERE host = 'h1' AND {RANGE} ORDER BY time DESC "
+    "LIMIT 3",
+    f"SELECT non_negative_derivative(max(bytes), 1s) FROM net WHERE {RANGE} GROUP BY time(5m), "
+    "host ORDER BY time DESC",
+    f"SELECT non_negative_difference(bytes) FROM net WHERE {RANGE} GROUP BY host "
+    "ORDER BY time DESC LIMIT 5",
+    f"SELECT mean(usage), derivative(mean(usage)) FROM cpu WHERE {RANGE} GROUP BY time(10m) "
+    "fill(previous) ORDER BY time DESC",
+    f"SELECT usage FROM cpu WHERE {RANGE} GROUP BY host ORDER BY time DESC LIMIT 1 SLIMIT 2",
+]
+
+
+@pytest.mark.parametrize("statement", DESCENDING)
+def test_descending_as_influxdb1(servers, statement):
+    reference, timewell = servers
+    expected = ask(reference, statement)
+    actual = ask(timewell, statement)
+    assert actual.status_code == expected.status_code
+    assert same(actual.json(), expected.json()), (
+        f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+
 # What Grafana's InfluxQL query editor generates for a dashboard: $timeFilter as epoch
 # milliseconds, GROUP BY time($__interval) fill(null), regex template variables, counters
 # through non_negative_derivative, and the metadata queries of template variables.
@@ -454,6 +708,12 @@ POINT_FUNCTIONS = [
     f"SELECT sample(usage, 100) FROM cpu WHERE {RANGE} GROUP BY time(10m), host LIMIT 3",
     f"SELECT sample(usage, 30), host FROM cpu WHERE {RANGE} GROUP BY time(10m) SLIMIT 1",
     "SELECT sample(note, 100) FROM cpu",
+    f"SELECT mode(free) FROM mem WHERE {RANGE} GROUP BY time(20m) tz('Asia/Kolkata')",
+    f"SELECT integral(used) FROM mem WHERE host = 'h1' AND {RANGE} GROUP BY time(15m) "
+    "tz('Asia/Kolkata')",
+    "SELECT non_negative_derivative(mean(idle), 1s) FROM cpu WHERE host = 'h1' AND "
+    "time > '2023-11-14T22:14:05Z' AND time <= '2023-11-14T22:40:00Z' GROUP BY time(20m) "
+    "tz('Asia/Kolkata')",
     # transformations over a range that starts inside a bucket (Grafana's `time > now() - 1h`)
     "SELECT non_negative_derivative(mean(idle), 1s) FROM cpu WHERE host = 'h1' AND "
     "time > '2023-11-14T22:14:05Z' AND time <= '2023-11-14T22:40:00Z' GROUP BY time(1m)",

@@ -124,7 +124,8 @@ def test_management_statements_parse():
     ("SELECT x FROM cpu LIMIT x", "found x, expected integer at"),
     ("SELECT x FROM cpu WHERE", "found EOF"),
     ("SELECT x INTO :y FROM cpu", "found y, expected MEASUREMENT"),
-    ("SELECT x FROM (SELECT y FROM z)", "subqueries are not supported"),
+    ("SELECT x FROM (SELECT y FROM z", "found EOF, expected \\)"),
+    ("SHOW TAG KEYS FROM (SELECT y FROM z)", "expected measurement"),
     ("SELECT x FROM cpu ORDER BY host", "only ORDER BY time"),
     ("SELECT x FROM cpu WHERE host = 'a", "unterminated quoted string"),
     ("", "expected SELECT, SHOW"),
@@ -133,3 +134,13 @@ def test_syntax_errors_say_where(text, message):
     with pytest.raises(InfluxQLSyntaxError, match=message) as info:
         parse(text)
     assert "at line 1, char" in str(info.value)
+
+
+def test_subqueries_nest():
+    [stmt] = parse("SELECT max(m) FROM (SELECT mean(m) AS m FROM (SELECT x AS m FROM cpu) "
+                   "GROUP BY time(1m)), mem WHERE time > 0")
+    inner, mem = stmt.sources
+    assert isinstance(inner, ast.Subquery) and mem == ast.Measurement(name="mem")
+    [innermost] = inner.statement.sources
+    assert isinstance(innermost, ast.Subquery)
+    assert innermost.statement.sources == [ast.Measurement(name="cpu")]

@@ -87,10 +87,19 @@ class Measurement:
     regex: str | None = None
 
 
+@dataclass
+class Subquery:
+    """`FROM (SELECT ...)`: the inner statement's result as the outer statement's source."""
+
+    statement: SelectStatement
+
+
 @dataclass(frozen=True)
 class GroupByTime:
     interval_ns: int
     offset_ns: int = 0
+    now: bool = False  # time(i, now()): the offset is the query's now() modulo i
+    invalid: str | None = None  # an offset 1.x parses but refuses when it runs: why
 
 
 @dataclass(frozen=True)
@@ -105,7 +114,7 @@ class Fill:
 @dataclass
 class SelectStatement:
     fields: list[Field]
-    sources: list[Measurement]
+    sources: list[Measurement | Subquery]
     condition: Expr | None = None
     group_by_time: GroupByTime | None = None
     group_by_tags: list[str] = field(default_factory=list)
@@ -119,6 +128,7 @@ class SelectStatement:
     soffset: int = 0
     # SELECT ... INTO: where the result is written (name None: `:MEASUREMENT`, the source's)
     into: Measurement | None = None
+    location: str | None = None  # tz('Europe/Paris')
 
 
 @dataclass

@@ -47,7 +47,7 @@ def direct_table(stmt: ast.SelectStatement, projection: Projection, query: Measu
                  condition: ast.Expr | None, scan: Scan) -> pa.Table | None:
     """The table `query.sql` would return, or None when the statement needs SQL."""
     constraints = _tag_equalities(condition, schema)
-    if constraints is None:
+    if constraints is None or (stmt.location is not None and stmt.group_by_time is not None):
         return None
     if projection.aggregate:
         if (len(projection.columns) == 1 and isinstance(projection.columns[0].expr, ast.Call)

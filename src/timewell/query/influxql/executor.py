@@ -10,6 +10,7 @@ from typing import Protocol
 import pyarrow as pa
 
 from timewell.catalog import Catalog, DatabaseNotFound
+from timewell.catalog.model import ColumnType
 from timewell.errors import TimedOut, TimewellError
 from timewell.lineprotocol.builder import LineBuilder
 from timewell.query.control import QueryCancelled, QueryControl
@@ -19,6 +20,7 @@ from timewell.query.influxql.parser import Unsupported, parse
 from timewell.query.influxql.results import Series, StatementResult
 from timewell.query.influxql.select import Source, run_select
 from timewell.query.influxql.show import Shows, check_database
+from timewell.query.influxql.subquery import has_subquery, run_subquery
 from timewell.query.influxql.timerange import InfluxQLError
 
 
@@ -104,13 +106,22 @@ class InfluxQLEngine:
         if isinstance(statement, ast.ShowDatabases):
             return shows.databases()
         if isinstance(statement, ast.SelectStatement):
-            select = dataclasses.replace(statement, into=None)
+            select = dataclasses.replace(statement, into=None,
+                                         group_by_time=_group_by_time(statement, now_ns))
             if statement.into is not None and statement.fill.kind == "null":
                 select.fill = ast.Fill("none")  # INTO writes no point for an empty bucket
-            series = run_select(select,
-                                self._sources(statement.sources, database, rp),
-                                run_sql, now_ns, scan)
+            if has_subquery(select):
+                series = run_subquery(
+                    select, now_ns,
+                    lambda inner: self._statement(inner, database, rp, now_ns, control),
+                    lambda inner: self._tag_names(inner, database, rp))
+            else:
+                series = run_select(select,
+                                    self._sources(statement.sources, database, rp),
+                                    run_sql, now_ns, scan)
             if statement.into is None:
+                for s in series:
+                    s.location = statement.location
                 return series
             return self._write_into(statement.into, series, database, rp)
         if isinstance(statement, ast.ShowUsers):
@@ -211,6 +222,12 @@ class InfluxQLEngine:
                 self._manage.drop_table(target, statement.name)
         return []
 
+    def _tag_names(self, statement: ast.SelectStatement, database: str | None,
+                   rp: str | None) -> set[str]:
+        measurements = [m for m in statement.sources if isinstance(m, ast.Measurement)]
+        return {name for source in self._sources(measurements, database, rp)
+                for name, kind in source.schema.items() if kind is ColumnType.TAG}
+
     def _sources(self, measurements: list[ast.Measurement], database: str | None,
                  rp: str | None) -> list[Source]:
         sources: dict[tuple[str, str], Source] = {}
@@ -232,6 +249,25 @@ class InfluxQLEngine:
 
 MANAGEMENT = (ast.CreateDatabase, ast.CreateRetentionPolicy, ast.DropDatabase,
               ast.DropMeasurement)
+
+
+def _group_by_time(statement: ast.SelectStatement, now_ns: int) -> ast.GroupByTime | None:
+    """GROUP BY time()'s offset where it is known only when the statement runs."""
+    group_by = statement.group_by_time
+    if group_by is None:
+        return None
+    if group_by.invalid is not None:
+        raise InfluxQLError(group_by.invalid)
+    if group_by.now:
+        # 1.x's offset is now() less now() truncated by the interval, which Go counts from
+        # the zero time (year 1), not from 1970: for intervals that do not divide a day the
+        # buckets do not end exactly at now().
+        since_year_one = now_ns + _YEAR_ONE_NS
+        return ast.GroupByTime(group_by.interval_ns, since_year_one % group_by.interval_ns)
+    return group_by
+
+
+_YEAR_ONE_NS = 62_135_596_800 * 1_000_000_000  # 0001-01-01 to 1970-01-01
 
 
 def v1_database(db: str, rp: str | None) -> str:

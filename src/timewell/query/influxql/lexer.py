@@ -13,7 +13,10 @@ from dataclasses import dataclass
 class InfluxQLSyntaxError(ValueError):
     """The text is not valid InfluxQL; the message says where, as InfluxDB 1.x does."""
 
-    def __init__(self, message: str, text: str, pos: int) -> None:
+    def __init__(self, message: str, text: str, pos: int | None) -> None:
+        if pos is None:  # errors 1.x gives without a position (an unknown tz())
+            super().__init__(f"error parsing query: {message}")
+            return
         line = text.count("\n", 0, pos) + 1
         char = pos - (text.rfind("\n", 0, pos) + 1) + 1
         super().__init__(f"error parsing query: {message} at line {line}, char {char}")
@@ -72,7 +75,7 @@ class Lexer:
         self.text = text
         self.pos = 0
 
-    def error(self, message: str, pos: int) -> InfluxQLSyntaxError:
+    def error(self, message: str, pos: int | None) -> InfluxQLSyntaxError:
         return InfluxQLSyntaxError(message, self.text, pos)
 
     def next(self) -> Token:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from timewell.query.influxql import ast
+from timewell.query.influxql import ast, zone
 from timewell.query.influxql.lexer import Kind, Lexer, Token, duration_ns
 
 _STATEMENT_STARTS = ("SELECT", "DELETE", "SHOW", "CREATE", "DROP", "EXPLAIN", "GRANT",
@@ -171,7 +171,7 @@ class Parser:
             fields.append(self._field())
         into = self._into() if self._accept_keyword("INTO") else None
         self._expect_keyword("FROM")
-        stmt = ast.SelectStatement(fields=fields, sources=self._sources(), into=into)
+        stmt = ast.SelectStatement(fields=fields, sources=self._select_sources(), into=into)
         if self._accept_keyword("WHERE"):
             stmt.condition = self._expr()
         if self._accept_keyword("GROUP"):
@@ -185,10 +185,22 @@ class Parser:
         for word in ("LIMIT", "OFFSET", "SLIMIT", "SOFFSET"):
             if self._accept_keyword(word):
                 setattr(stmt, word.lower(), self._integer("integer"))
-        if self._tok.is_keyword("TZ"):
-            raise self._lexer.error("the tz() clause is not supported; results are in UTC",
-                                    self._tok.pos)
+        if self._tok.is_keyword("TZ") and self._peek_call():
+            stmt.location = self._tz()
         return stmt
+
+    def _tz(self) -> str:
+        self._advance()
+        self._expect_op("(")
+        if self._tok.kind is not Kind.STRING:
+            raise self._error("string")
+        name = self._advance().text
+        self._expect_op(")")
+        try:
+            zone.load(name)
+        except zone.UnknownZone as e:
+            raise self._lexer.error(str(e), None) from None
+        return name
 
     def _field(self) -> ast.Field:
         expr = self._expr()
@@ -222,15 +234,26 @@ class Parser:
         database = parts[-3] if len(parts) == 3 else None
         return ast.Measurement(database, rp, name)
 
-    def _sources(self) -> list[ast.Measurement]:
+    def _select_sources(self) -> list[ast.Measurement | ast.Subquery]:
         sources = [self._source()]
         while self._accept_op(","):
             sources.append(self._source())
         return sources
 
-    def _source(self) -> ast.Measurement:
-        if self._tok.is_op("("):
-            raise self._lexer.error("subqueries are not supported", self._tok.pos)
+    def _sources(self) -> list[ast.Measurement]:
+        sources = []
+        for source in self._select_sources():
+            if isinstance(source, ast.Subquery):
+                raise self._error("measurement")
+            sources.append(source)
+        return sources
+
+    def _source(self) -> ast.Measurement | ast.Subquery:
+        if self._accept_op("("):
+            self._expect_keyword("SELECT")
+            inner = self._select()
+            self._expect_op(")")
+            return ast.Subquery(inner)
         if self._tok.is_op("/"):
             return ast.Measurement(regex=self._regex())
         # db.rp.measurement, db..measurement, rp.measurement, measurement; the last part may
@@ -291,12 +314,19 @@ class Parser:
             raise self._error("a positive interval")
         offset = 0
         if self._accept_op(","):
-            negative = self._accept_op("-")
-            if self._tok.is_keyword("NOW"):
-                raise self._lexer.error("GROUP BY time(..., now()) is not supported",
-                                        self._tok.pos)
-            offset = self._duration("offset duration")
-            offset = -offset if negative else offset
+            expr = self._expr()
+            self._expect_op(")")
+            if isinstance(expr, ast.DurationLiteral):
+                offset = expr.ns
+            elif isinstance(expr, ast.Call) and expr.name == "now" and not expr.args:
+                return ast.GroupByTime(interval, now=True)
+            elif isinstance(expr, ast.StringLiteral):
+                return ast.GroupByTime(interval, invalid="invalid time dimension offset: "
+                                       f"'{expr.value}'")
+            else:
+                return ast.GroupByTime(interval, invalid="time dimension offset must be "
+                                       "duration or now()")
+            return ast.GroupByTime(interval, offset % interval)
         self._expect_op(")")
         return ast.GroupByTime(interval, offset % interval)
 

@@ -26,7 +26,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from timewell.query.influxql import ast, select  # select imports this module: use at call time
+# select imports this module: its functions are used at call time.
+from timewell.query.influxql import ast, select, zone
 from timewell.query.influxql.results import Series, ordered_series
 from timewell.query.influxql.timerange import InfluxQLError, TimeRange, split_condition
 from timewell.query.influxql.translate import unique_names
@@ -114,7 +115,7 @@ def _run_aggregates(stmt: ast.SelectStatement, calls: list[ast.Call], now_ns: in
         for column, call in enumerate(calls):
             points = [(row[0], row[1 + column]) for row in series.values
                       if row[1 + column] is not None]
-            for bucket, value in _aggregate(call, points, group_by):
+            for bucket, value in _aggregate(call, points, group_by, stmt.location):
                 if group_by is None and call.name != "integral":  # 1.x: integral() at 0
                     bucket = time_range.start or 0
                 by_time.setdefault(bucket, [select.MISSING] * len(calls))[column] = value
@@ -123,10 +124,13 @@ def _run_aggregates(stmt: ast.SelectStatement, calls: list[ast.Call], now_ns: in
         # 1.x streams integral() out bucket by bucket and fills nothing when it is alone.
         alone = all(call.name == "integral" for call in calls)
         if group_by is not None and stmt.fill.kind != "none" and not alone:
-            start = (select.window(time_range.start, group_by) if time_range.start is not None
-                     else min(by_time))
-            rows = select.fill_buckets(by_time, start, select.window(time_range.end, group_by),
-                                group_by.interval_ns, stmt.fill, [False] * len(calls))
+            start = (select.window(time_range.start, group_by, stmt.location)
+                     if time_range.start is not None else min(by_time))
+            end = select.window(time_range.end, group_by, stmt.location)
+            rows = select.fill_buckets(
+                by_time, start, end, group_by.interval_ns, stmt.fill, [False] * len(calls),
+                None if stmt.location is None else zone.buckets(start, end, group_by,
+                                                                 zone.load(stmt.location)))
         else:
             rows = [[t, *(None if v is select.MISSING else v for v in values)]
                     for t, values in sorted(by_time.items())]
@@ -141,15 +145,16 @@ def _run_aggregates(stmt: ast.SelectStatement, calls: list[ast.Call], now_ns: in
 
 
 def _aggregate(call: ast.Call, points: list[tuple[int, object]],
-               group_by: ast.GroupByTime | None) -> list[tuple[int, object]]:
+               group_by: ast.GroupByTime | None,
+               location: str | None) -> list[tuple[int, object]]:
     """(bucket start, value) of `call` over `points` (time ascending)."""
     if call.name == "integral":
         unit = call.args[1].ns if len(call.args) == 2 else SECOND_NS
         _numeric(call, points)
-        return integral(points, unit, group_by)
+        return integral(points, unit, group_by, location)
     buckets: dict[int, list] = {}
     for t, v in points:
-        buckets.setdefault(0 if group_by is None else select.window(t, group_by),
+        buckets.setdefault(0 if group_by is None else select.window(t, group_by, location),
                            []).append((t, v))
     return [(bucket, mode(members)) for bucket, members in buckets.items()]
 
@@ -184,8 +189,8 @@ def mode(points: list[tuple[int, object]]) -> object:
     return most_value
 
 
-def integral(points: list[tuple[int, object]], unit_ns: int,
-             group_by: ast.GroupByTime | None) -> list[tuple[int, float]]:
+def integral(points: list[tuple[int, object]], unit_ns: int, group_by: ast.GroupByTime | None,
+             location: str | None = None) -> list[tuple[int, float]]:
     """1.x's streaming trapezium sum, with interpolation at bucket ends (see the module)."""
     out: list[tuple[int, float]] = []
     prev_t: int | None = None
@@ -197,7 +202,7 @@ def integral(points: list[tuple[int, object]], unit_ns: int,
         if prev_t is None:
             prev_t, prev_v = t, v
             if group_by is not None:
-                start = select.window(t, group_by)
+                start = select.window(t, group_by, location)
                 end = start + group_by.interval_ns
             continue
         if t == prev_t:
@@ -209,7 +214,7 @@ def integral(points: list[tuple[int, object]], unit_ns: int,
                 total += 0.5 * (value + prev_v) * ((end - prev_t) / unit_ns)
                 prev_t, prev_v = end, value
             out.append((start, total))
-            start = select.window(t, group_by)
+            start = select.window(t, group_by, location)
             end = start + group_by.interval_ns
             total = 0.0
         total += 0.5 * (v + prev_v) * ((t - prev_t) / unit_ns)
@@ -234,7 +239,8 @@ def _run_sample(stmt: ast.SelectStatement, calls: list[ast.Expr], now_ns: int,
         points = [row for row in series.values if row[1] is not None]
         buckets: dict[int, list[list]] = {}
         for row in points:
-            bucket = 0 if stmt.group_by_time is None else select.window(row[0], stmt.group_by_time)
+            bucket = (0 if stmt.group_by_time is None
+                      else select.window(row[0], stmt.group_by_time, stmt.location))
             buckets.setdefault(bucket, []).append(row)
         rows = [list(row) for members in buckets.values() for row in _evenly(members, size)]
         if stmt.descending:

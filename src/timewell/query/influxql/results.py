@@ -18,6 +18,8 @@ from decimal import Decimal
 import orjson
 import pyarrow as pa
 
+from timewell.query.influxql import zone
+
 EPOCH_UNITS_NS = {"ns": 1, "n": 1, "u": 1_000, "µ": 1_000, "ms": 1_000_000,
                   "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
 DEFAULT_CHUNK_SIZE = 10_000
@@ -30,16 +32,19 @@ class Series:
     columns: list[str]  # "time" first for SELECT results, its values int nanoseconds
     values: list[list]
     grouped: bool = False  # a GROUP BY named tags, so v1 shows "tags" even when empty
+    location: str | None = None  # tz(): times written with this zone's offset
 
 
 def ordered_series(series: list[Series], descending: bool, soffset: int,
                    slimit: int) -> list[Series]:
-    """A statement's series in InfluxQL's order (by name, then tag values; reversed with
-    ORDER BY time DESC), cut by SOFFSET and SLIMIT."""
-    series = sorted(series, key=lambda s: (s.name, tuple(s.tags.values())), reverse=descending)
+    """A statement's series in InfluxQL's order (by name, then tag values), cut by SOFFSET
+    and SLIMIT, then reversed with ORDER BY time DESC (1.x cuts before it reverses)."""
+    series = sorted(series, key=lambda s: (s.name, tuple(s.tags.values())))
     if soffset:
         series = series[soffset:]
-    return series[:slimit] if slimit else series
+    if slimit:
+        series = series[:slimit]
+    return series[::-1] if descending else series
 
 
 @dataclass
@@ -100,14 +105,19 @@ def _v1_series(series: Series, epoch: str | None, values: list[list]) -> dict:
     timed = bool(series.columns) and series.columns[0] == "time"
     unit = EPOCH_UNITS_NS.get(epoch) if epoch else None
     if values or not series.columns or series.columns[0] == "time":
-        body["values"] = [_v1_row(row, timed, unit) for row in values]
+        body["values"] = [_v1_row(row, timed, unit, series.location) for row in values]
     return body  # a SHOW with nothing to list (SHOW USERS) has columns only, as in 1.x
 
 
-def _v1_row(row: list, timed: bool, unit: int | None) -> list:
+def _v1_row(row: list, timed: bool, unit: int | None, location: str | None = None) -> list:
     out = [_v1_value(v) for v in row]
     if timed and row and row[0] is not None:
-        out[0] = _epoch(row[0], unit) if unit else rfc3339(row[0])
+        if unit:
+            out[0] = _epoch(row[0], unit)
+        elif location is not None:
+            out[0] = zone.rfc3339(row[0], zone.load(location), rfc3339)
+        else:
+            out[0] = rfc3339(row[0])
     return out
 
 

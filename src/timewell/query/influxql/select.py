@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from timewell.catalog.model import ColumnType
-from timewell.query.influxql import ast
+from timewell.query.influxql import ast, zone
 from timewell.query.influxql.direct import Scan, direct_table
 from timewell.query.influxql.point_functions import has_point_functions, run_point_functions
 from timewell.query.influxql.results import Series, ordered_series
@@ -169,14 +169,19 @@ def _aggregate_series(stmt: ast.SelectStatement, projection: Projection, query: 
     groups = _split(table, len(query.tag_keys)) if table.num_rows else []
     start = None
     if stmt.group_by_time is not None:
-        start = (window(time_range.start, stmt.group_by_time) if time_range.start is not None
+        start = (window(time_range.start, stmt.group_by_time, stmt.location)
+                 if time_range.start is not None
                  else min((t for t in times if t is not None), default=None))
     result = []
     for key, positions in groups:
         by_time = {times[i]: [col[i] for col in cells] for i in positions}
         if stmt.group_by_time is not None and stmt.fill.kind != "none" and start is not None:
-            rows = fill_buckets(by_time, start, window(time_range.end, stmt.group_by_time),
-                           stmt.group_by_time.interval_ns, stmt.fill, query.count_columns)
+            end = window(time_range.end, stmt.group_by_time, stmt.location)
+            rows = fill_buckets(by_time, start, end, stmt.group_by_time.interval_ns, stmt.fill,
+                                query.count_columns, None if stmt.location is None
+                                else zone.buckets(start, end, stmt.group_by_time,
+                                                  zone.load(stmt.location)),
+                                stmt.descending)
         else:
             rows = [[t, *(None if c is MISSING else c for c in row)]
                     for t, row in sorted(by_time.items(), key=lambda item: item[0] or 0)
@@ -189,23 +194,31 @@ def _aggregate_series(stmt: ast.SelectStatement, projection: Projection, query: 
     return result
 
 
-def window(t: int, group_by: ast.GroupByTime) -> int:
-    """The start of the bucket holding `t`."""
+def window(t: int, group_by: ast.GroupByTime, location: str | None = None) -> int:
+    """The start of the bucket holding `t` (in the `tz()` zone `location`)."""
+    if location is not None:
+        return zone.window(t, group_by, zone.load(location))
     return t - (t - group_by.offset_ns) % group_by.interval_ns
 
 
-def fill_buckets(by_time: Mapping[int, list], start: int, end: int, interval: int, fill: ast.Fill,
-            count_columns: list[bool]) -> list[list]:
+def fill_buckets(by_time: Mapping[int, list], start: int, end: int, interval: int,
+                 fill: ast.Fill, count_columns: list[bool], zoned: list[int] | None = None,
+                 descending: bool = False) -> list[list]:
     buckets = (end - start) // interval + 1
     if buckets > MAX_BUCKETS:
         raise InfluxQLError(f"GROUP BY time() over this range makes {buckets} buckets (at most "
                             f"{MAX_BUCKETS}); narrow the time range or widen the interval")
-    times = [start + i * interval for i in range(max(buckets, 0))]
+    times = zoned if zoned is not None else [start + i * interval
+                                             for i in range(max(buckets, 0))]
     width = len(count_columns)
     columns = [[by_time[t][c] if t in by_time else MISSING for t in times]
                for c in range(width)]
-    filled = [_fill_column(col, times, fill, is_count)
-              for col, is_count in zip(columns, count_columns, strict=True)]
+    if descending:  # 1.x fills in the order it returns the buckets: previous is the later
+        filled = [_fill_column(col[::-1], times[::-1], fill, is_count)[::-1]
+                  for col, is_count in zip(columns, count_columns, strict=True)]
+    else:
+        filled = [_fill_column(col, times, fill, is_count)
+                  for col, is_count in zip(columns, count_columns, strict=True)]
     return [[t, *(col[i] for col in filled)] for i, t in enumerate(times)]
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from timewell.query.influxql import ast
+from timewell.query.influxql import ast, zone
 from timewell.query.influxql.results import Series, ordered_series
 from timewell.query.influxql.timerange import InfluxQLError, TimeRange, split_condition
 
@@ -67,7 +67,8 @@ def run_selections(stmt: ast.SelectStatement, now_ns: int,
     for series in run(inner):
         points = [row for row in series.values if row[1] is not None]
         rows = []
-        for bucket, members in _buckets(points, stmt.group_by_time, time_range):
+        for bucket, members in _buckets(points, stmt.group_by_time, time_range,
+                                        stmt.location):
             if name == "distinct":
                 seen = dict.fromkeys(row[1] for row in members)
                 rows += [[bucket, value] for value in seen]
@@ -105,15 +106,17 @@ def _top_arguments(call: ast.Call) -> tuple[ast.VarRef, list[str], int]:
     return args[0], tags, args[-1].value
 
 
-def _buckets(points: list[list], group_by: ast.GroupByTime | None,
-             time_range: TimeRange) -> list[tuple[int, list[list]]]:
+def _buckets(points: list[list], group_by: ast.GroupByTime | None, time_range: TimeRange,
+             location: str | None = None) -> list[tuple[int, list[list]]]:
     """The points (time ascending) per GROUP BY time bucket, with each bucket's start."""
     if group_by is None:
         return [(time_range.start or 0, points)] if points else []
     buckets: dict[int, list[list]] = {}
     for row in points:
         t = row[0]
-        buckets.setdefault(t - (t - group_by.offset_ns) % group_by.interval_ns, []).append(row)
+        start = (t - (t - group_by.offset_ns) % group_by.interval_ns if location is None
+                 else zone.window(t, group_by, zone.load(location)))
+        buckets.setdefault(start, []).append(row)
     return list(buckets.items())
 
 

@@ -21,7 +21,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from timewell.query.influxql import ast
+from timewell.query.influxql import ast, zone
 from timewell.query.influxql.results import Series, ordered_series
 from timewell.query.influxql.timerange import InfluxQLError, split_condition
 from timewell.query.influxql.translate import unique_names
@@ -79,7 +79,9 @@ def run_transforms(stmt: ast.SelectStatement, now_ns: int, run: RunSelect) -> li
     if start is not None and stmt.group_by_time is not None:
         # Rows from the bucket holding the start on (1.x keeps a bucket the range begins
         # inside); the one interval earlier is there only as the first one's predecessor.
-        start -= (start - stmt.group_by_time.offset_ns) % interval
+        start = (zone.window(start, stmt.group_by_time, zone.load(stmt.location))
+                 if stmt.location is not None
+                 else start - (start - stmt.group_by_time.offset_ns) % interval)
     # Plain aggregates beside transformations are over the statement's own range (1.x: the
     # first bucket's mean has only the points from the start on), so they are asked apart.
     own_range = ({(s.name, tuple(sorted(s.tags.items()))): s.values for s in run(inner, 0)}
@@ -90,7 +92,7 @@ def run_transforms(stmt: ast.SelectStatement, now_ns: int, run: RunSelect) -> li
                         else own_range.get((series.name, tuple(sorted(series.tags.items()))),
                                            []))
         rows = _rows(series.values, columns, interval, start, only_transforms=not plain,
-                     plain_values=plain_values)
+                     plain_values=plain_values, descending=stmt.descending)
         if stmt.descending:
             rows.reverse()
         if stmt.offset:
@@ -105,7 +107,7 @@ def run_transforms(stmt: ast.SelectStatement, now_ns: int, run: RunSelect) -> li
 
 def _rows(values: list[list], columns: list[Transform | None], interval: int,
           start: int | None, only_transforms: bool,
-          plain_values: list[list] | None = None) -> list[list]:
+          plain_values: list[list] | None = None, descending: bool = False) -> list[list]:
     """The result's rows from the inner statement's `values` (and, when given, the plain
     columns' own rows, `plain_values`)."""
     own = values if plain_values is None else plain_values
@@ -115,6 +117,8 @@ def _rows(values: list[list], columns: list[Transform | None], interval: int,
             outputs.append({row[0]: row[i + 1] for row in own})
             continue
         points = [(row[0], row[i + 1]) for row in values if row[i + 1] is not None]
+        if descending:  # 1.x transforms the points in the order it returns them
+            points.reverse()
         outputs.append(dict(apply(transform, points, interval)))
     times = (sorted({t for out in outputs for t in out}) if only_transforms
              else [row[0] for row in own])
@@ -137,7 +141,7 @@ def apply(transform: Transform, points: Points, interval: int) -> Points:
         for (t0, v0), (t1, v1) in zip(points, points[1:], strict=False):
             if t1 == t0:
                 continue
-            value = (v1 - v0) / ((t1 - t0) / unit)
+            value = (v1 - v0) / (abs(t1 - t0) / unit)  # elapsed time, descending too
             if name == "derivative" or value >= 0:
                 out.append((t1, value))
     elif name in ("difference", "non_negative_difference"):

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from timewell.catalog.model import ColumnType
-from timewell.query.influxql import ast
-from timewell.query.influxql.timerange import InfluxQLError, TimeRange, describe
+from timewell.query.influxql import ast, zone
+from timewell.query.influxql.timerange import MAX_TIME, InfluxQLError, TimeRange, describe
 
 Schema = Mapping[str, ColumnType]
 """A measurement's columns: tags, typed fields and `time`."""
@@ -240,7 +240,10 @@ def measurement_query(stmt: ast.SelectStatement, projection: Projection, measure
     # By the tag's text: DataFusion groups strings about twice as fast as dictionaries.
     group = [_tag_text(schema, t) for t in tag_keys]
     if stmt.group_by_time is not None:
-        bucket = bucket_sql(stmt.group_by_time)
+        bucket = bucket_sql(stmt.group_by_time) if stmt.location is None else \
+            zone.bucket_sql(stmt.group_by_time, zone.load(stmt.location),
+                            time_range.start if time_range.start is not None else 0,
+                            time_range.end if time_range.end is not None else MAX_TIME)
         select.insert(0, f"{bucket} AS __time")
         group.insert(0, bucket)
     presence, counts = [], []
