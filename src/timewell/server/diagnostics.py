@@ -19,6 +19,7 @@ import time
 from typing import TYPE_CHECKING
 
 from timewell import __version__
+from timewell.query.influxql.show import go_duration
 
 if TYPE_CHECKING:
     from timewell.node import Node
@@ -44,7 +45,7 @@ class NodeDiagnostics:
                              "os": sys.platform, "python": platform.python_version()}),
             ("system", {}, {"PID": os.getpid(), "currentTime": _rfc3339(now),
                             "started": _rfc3339(self._started),
-                            "uptime": _go_duration(now - self._started)}),
+                            "uptime": go_duration(now - self._started)}),
         ]
 
     def stats(self) -> list[Module]:
@@ -105,16 +106,3 @@ def _rfc3339(ns: int) -> str:
     seconds, fraction = divmod(ns, 1_000_000_000)
     stamp = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
     return f"{stamp:%Y-%m-%dT%H:%M:%S}.{fraction:09d}Z"
-
-
-def _go_duration(ns: int) -> str:
-    """Go's Duration.String(): `2m26.103100697s`, `1h0m5s`."""
-    hours, rest = divmod(ns, 3_600_000_000_000)
-    minutes, rest = divmod(rest, 60_000_000_000)
-    seconds, fraction = divmod(rest, 1_000_000_000)
-    text = f"{seconds}.{fraction:09d}".rstrip("0").rstrip(".") + "s"
-    if hours:
-        return f"{hours}h{minutes}m{text}"
-    if minutes:
-        return f"{minutes}m{text}"
-    return text

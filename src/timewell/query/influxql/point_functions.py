@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 # select imports this module: its functions are used at call time.
 from timewell.query.influxql import ast, select, zone
-from timewell.query.influxql.results import Series, ordered_series
+from timewell.query.influxql.results import Series, limited, ordered_series
 from timewell.query.influxql.timerange import InfluxQLError, TimeRange, split_condition
 from timewell.query.influxql.translate import unique_names
 
@@ -134,13 +134,9 @@ def _run_aggregates(stmt: ast.SelectStatement, calls: list[ast.Call], now_ns: in
         else:
             rows = [[t, *(None if v is select.MISSING else v for v in values)]
                     for t, values in sorted(by_time.items())]
-        if stmt.descending:
-            rows.reverse()
-        rows = _limit(rows, stmt.limit, stmt.offset)
-        if rows:
-            result.append(Series(series.name, series.tags, ["time", *names], rows,
-                                 grouped=series.grouped))
-    return ordered_series(result, stmt.descending, stmt.soffset, stmt.slimit)
+        result.append(_series(stmt, series, names, rows))
+    return ordered_series([s for s in result if s.values], stmt.descending, stmt.soffset,
+                          stmt.slimit)
 
 
 
@@ -243,13 +239,19 @@ def _run_sample(stmt: ast.SelectStatement, calls: list[ast.Expr], now_ns: int,
                       else select.window(row[0], stmt.group_by_time, stmt.location))
             buckets.setdefault(bucket, []).append(row)
         rows = [list(row) for members in buckets.values() for row in _evenly(members, size)]
-        if stmt.descending:
-            rows.reverse()
-        rows = _limit(rows, stmt.limit, stmt.offset)
-        if rows:
-            result.append(Series(series.name, series.tags, ["time", *names], rows,
-                                 grouped=series.grouped))
-    return ordered_series(result, stmt.descending, stmt.soffset, stmt.slimit)
+        result.append(_series(stmt, series, names, rows))
+    return ordered_series([s for s in result if s.values], stmt.descending, stmt.soffset,
+                          stmt.slimit)
+
+
+def _series(stmt: ast.SelectStatement, inner: Series, names: list[str],
+            rows: list[list]) -> Series:
+    """The result series of `inner`'s rows, in the statement's order and cut by its
+    LIMIT/OFFSET (empty: left out by the caller)."""
+    if stmt.descending:
+        rows.reverse()
+    return Series(inner.name, inner.tags, ["time", *names],
+                  limited(rows, stmt.limit, stmt.offset), grouped=inner.grouped)
 
 
 def _evenly(rows: list[list], size: int) -> list[list]:
@@ -260,13 +262,6 @@ def _evenly(rows: list[list], size: int) -> list[list]:
     step = (len(rows) - 1) / (size - 1)
     return [rows[round(i * step)] for i in range(size)]
 
-
-def _limit(rows: list, limit: int, offset: int) -> list:
-    if offset:
-        rows = rows[offset:]
-    if limit:
-        rows = rows[:limit]
-    return rows
 
 
 def _unparen(expr: ast.Expr) -> ast.Expr:

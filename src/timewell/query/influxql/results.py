@@ -35,6 +35,15 @@ class Series:
     location: str | None = None  # tz(): times written with this zone's offset
 
 
+def limited(rows: list, limit: int, offset: int) -> list:
+    """`rows` cut by OFFSET and LIMIT (0: none)."""
+    if offset:
+        rows = rows[offset:]
+    if limit:
+        rows = rows[:limit]
+    return rows
+
+
 def ordered_series(series: list[Series], descending: bool, soffset: int,
                    slimit: int) -> list[Series]:
     """A statement's series in InfluxQL's order (by name, then tag values), cut by SOFFSET

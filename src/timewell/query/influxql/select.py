@@ -18,7 +18,7 @@ from timewell.catalog.model import ColumnType
 from timewell.query.influxql import ast, zone
 from timewell.query.influxql.direct import Scan, direct_table
 from timewell.query.influxql.point_functions import has_point_functions, run_point_functions
-from timewell.query.influxql.results import Series, ordered_series
+from timewell.query.influxql.results import Series, limited, ordered_series
 from timewell.query.influxql.selections import has_selections, run_selections
 from timewell.query.influxql.timerange import InfluxQLError, TimeRange, split_condition
 from timewell.query.influxql.transforms import has_transforms, run_transforms
@@ -124,18 +124,11 @@ def _raw_series(stmt: ast.SelectStatement, query: MeasurementQuery,
     result = []
     for key, positions in _split(table, len(query.tag_keys)):
         picked = [rows[i] for i in positions]
-        picked = _limit(picked, stmt.limit, stmt.offset)
+        picked = limited(picked, stmt.limit, stmt.offset)
         if picked:
             result.append((dict(zip(query.tag_keys, key, strict=True)), picked))
     return result
 
-
-def _limit(rows: list, limit: int, offset: int) -> list:
-    if offset:
-        rows = rows[offset:]
-    if limit:
-        rows = rows[:limit]
-    return rows
 
 
 def _aggregate_series(stmt: ast.SelectStatement, projection: Projection, query: MeasurementQuery,
@@ -161,7 +154,7 @@ def _aggregate_series(stmt: ast.SelectStatement, projection: Projection, query: 
             row = [col[i] for col in cells]
             if any(c is not MISSING for c in row):
                 tags = dict(zip(query.tag_keys, (col[i] for col in tag_columns), strict=True))
-                rows = _limit([[times[i], *(None if c is MISSING else c for c in row)]],
+                rows = limited([[times[i], *(None if c is MISSING else c for c in row)]],
                               stmt.limit, stmt.offset)
                 if rows:
                     result.append((tags, rows))
@@ -188,7 +181,7 @@ def _aggregate_series(stmt: ast.SelectStatement, projection: Projection, query: 
                     if any(c is not MISSING for c in row)]
         if stmt.descending:
             rows.reverse()
-        rows = _limit(rows, stmt.limit, stmt.offset)
+        rows = limited(rows, stmt.limit, stmt.offset)
         if rows:
             result.append((dict(zip(query.tag_keys, key, strict=True)), rows))
     return result

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 from timewell.catalog import Catalog, DatabaseNotFound
 from timewell.catalog.model import ColumnType, Database
 from timewell.query.influxql import ast
-from timewell.query.influxql.results import Series
+from timewell.query.influxql.results import Series, limited
 from timewell.query.influxql.select import RunSql
 from timewell.query.influxql.timerange import InfluxQLError, split_condition
 from timewell.query.influxql.translate import Schema, condition_sql, ident, timestamp
@@ -69,7 +69,7 @@ class Shows:
         names = [n for n in schemas if _name_matches(n, stmt.name_op, stmt.name)]
         if stmt.condition is not None:
             names = [n for n in names if self._has_rows(database, n, schemas[n], stmt.condition)]
-        names = _limit(sorted(names), stmt.limit, stmt.offset)
+        names = limited(sorted(names), stmt.limit, stmt.offset)
         return [Series("measurements", {}, ["name"], [[n] for n in names])] if names else []
 
     def tag_keys(self, stmt: ast.ShowTagKeys, database: str) -> list[Series]:
@@ -78,7 +78,7 @@ class Shows:
             keys = sorted(k for k, kind in schema.items() if kind is ColumnType.TAG)
             if stmt.condition is not None and keys:
                 keys = self._tags_with_values(database, name, schema, keys, stmt.condition)
-            keys = _limit(keys, stmt.limit, stmt.offset)
+            keys = limited(keys, stmt.limit, stmt.offset)
             if keys:
                 result.append(Series(name, {}, ["tagKey"], [[k] for k in keys]))
         return result
@@ -105,7 +105,7 @@ class Shows:
                        f"WHERE {' AND '.join(where)}")
                 values = self._run_sql(database, sql).column("v").to_pylist()
                 rows += [[key, v] for v in sorted(values)]
-            rows = _limit(rows, stmt.limit, stmt.offset)
+            rows = limited(rows, stmt.limit, stmt.offset)
             if rows:
                 result.append(Series(name, {}, ["key", "value"], rows))
         return result
@@ -115,7 +115,7 @@ class Shows:
         for name, schema in sorted(self._schemas(database, stmt.sources).items()):
             rows = [[k, FIELD_TYPES[kind]] for k, kind in sorted(schema.items())
                     if kind in FIELD_TYPES]
-            rows = _limit(rows, stmt.limit, stmt.offset)
+            rows = limited(rows, stmt.limit, stmt.offset)
             if rows:
                 result.append(Series(name, {}, ["fieldKey", "fieldType"], rows))
         return result
@@ -126,7 +126,7 @@ class Shows:
         for name, schema in sorted(self._schemas(database, stmt.sources).items()):
             keys += [_series_key(name, tags) for tags in self._tag_sets(database, name, schema,
                                                                         stmt.condition)]
-        keys = _limit(sorted(keys), stmt.limit, stmt.offset)
+        keys = limited(sorted(keys), stmt.limit, stmt.offset)
         return [Series(None, {}, ["key"], [[k] for k in keys])] if keys else []
 
     def cardinality(self, stmt: ast.ShowCardinality, database: str) -> list[Series]:
@@ -246,12 +246,6 @@ def _key_matches(key: str, op: str, keys: list[str]) -> bool:
     if op == "IN":
         return key in keys
     return _name_matches(key, op, keys[0])
-
-
-def _limit(rows: list, limit: int, offset: int) -> list:
-    if offset:
-        rows = rows[offset:]
-    return rows[:limit] if limit else rows
 
 
 def go_duration(ns: int) -> str:
