@@ -139,6 +139,16 @@ def same(a, b) -> bool:
     return a == b
 
 
+def assert_same_answer(servers, statement: str, **params) -> None:
+    """Both servers answer `statement` with the same status and JSON."""
+    reference, timewell = servers
+    expected = ask(reference, statement, **params)
+    actual = ask(timewell, statement, **params)
+    assert actual.status_code == expected.status_code
+    assert same(actual.json(), expected.json()), (
+        f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+
+
 STATEMENTS = [
     # raw selection
     "SELECT * FROM cpu",
@@ -288,12 +298,7 @@ STATEMENTS = [
 
 @pytest.mark.parametrize("statement", STATEMENTS)
 def test_same_answer_as_influxdb1(servers, statement):
-    reference, timewell = servers
-    expected = ask(reference, statement)
-    actual = ask(timewell, statement)
-    assert actual.status_code == expected.status_code
-    assert same(actual.json(), expected.json()), (
-        f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+    assert_same_answer(servers, statement)
 
 
 TIME_FILTER_MS = "time >= 1700000000000ms and time <= 1700003600000ms"  # $timeFilter
@@ -413,12 +418,7 @@ SUBQUERIES = [
 
 @pytest.mark.parametrize("statement", SUBQUERIES)
 def test_subqueries_as_influxdb1(servers, statement):
-    reference, timewell = servers
-    expected = ask(reference, statement)
-    actual = ask(timewell, statement)
-    assert actual.status_code == expected.status_code
-    assert same(actual.json(), expected.json()), (
-        f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+    assert_same_answer(servers, statement)
 
 # tz(): buckets on the zone's local boundaries (days of 23 and 25 hours across the DST
 # changes, zones with half-hour offsets), times with the zone's offset; epoch times unchanged.
@@ -466,13 +466,8 @@ ZONES = [
 @pytest.mark.parametrize("statement", ZONES)
 @pytest.mark.parametrize("epoch", [None, "ms"])
 def test_time_zones_as_influxdb1(servers, statement, epoch):
-    reference, timewell = servers
-    params = {"epoch": epoch} if epoch else {}
-    expected = ask(reference, statement, **params)
-    actual = ask(timewell, statement, **params)
-    assert actual.status_code == expected.status_code
-    assert same(actual.json(), expected.json()), (
-        f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+    assert_same_answer(servers, statement, **({"epoch": epoch} if epoch else {}))
+
 
 # GROUP BY time(i, now()) and the other offsets: buckets aligned to the query's now() (as Go
 # truncates it, from year 1), negative durations, and the offsets 1.x refuses when it runs.
@@ -495,12 +490,7 @@ NOW_OFFSETS = [
 
 @pytest.mark.parametrize("statement", NOW_OFFSETS)
 def test_group_by_time_offsets_as_influxdb1(servers, statement):
-    reference, timewell = servers
-    expected = ask(reference, statement, epoch="m")
-    actual = ask(timewell, statement, epoch="m")
-    assert actual.status_code == expected.status_code
-    assert same(actual.json(), expected.json()), (
-        f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+    assert_same_answer(servers, statement, epoch="m")
 
 # ORDER BY time DESC with GROUP BY time(): 1.x fills and transforms the buckets in the order
 # it returns them (fill(previous) takes the later bucket's value, derivative's elapsed time
@@ -531,12 +521,7 @@ DESCENDING = [
 
 @pytest.mark.parametrize("statement", DESCENDING)
 def test_descending_as_influxdb1(servers, statement):
-    reference, timewell = servers
-    expected = ask(reference, statement)
-    actual = ask(timewell, statement)
-    assert actual.status_code == expected.status_code
-    assert same(actual.json(), expected.json()), (
-        f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+    assert_same_answer(servers, statement)
 
 # What Grafana's InfluxQL query editor generates for a dashboard: $timeFilter as epoch
 # milliseconds, GROUP BY time($__interval) fill(null), regex template variables, counters
@@ -568,12 +553,7 @@ GRAFANA = [
 
 @pytest.mark.parametrize("statement", GRAFANA)
 def test_grafana_dashboard_queries(servers, statement):
-    reference, timewell = servers
-    expected = ask(reference, statement, epoch="ms")  # Grafana asks for epoch=ms
-    actual = ask(timewell, statement, epoch="ms")
-    assert actual.status_code == expected.status_code
-    assert same(actual.json(), expected.json()), (
-        f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+    assert_same_answer(servers, statement, epoch="ms")  # Grafana asks for epoch=ms
 
 
 def run_in_order(servers, sequence: list[tuple[str, str | None]]) -> None:
@@ -731,12 +711,7 @@ POINT_FUNCTIONS = [
 
 @pytest.mark.parametrize("statement", POINT_FUNCTIONS)
 def test_point_functions_as_influxdb1(servers, statement):
-    reference, timewell = servers
-    expected = ask(reference, statement)
-    actual = ask(timewell, statement)
-    assert actual.status_code == expected.status_code
-    assert same(actual.json(), expected.json()), (
-        f"\n{statement}\ninfluxdb 1.x: {expected.text}\ntimewell:     {actual.text}")
+    assert_same_answer(servers, statement)
 
 
 def test_sample_picks_that_many_of_the_points(servers):
