@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import time
 from typing import Protocol
 
+import orjson
 import pyarrow as pa
 
 from timewell.catalog import Catalog, DatabaseNotFound
@@ -64,7 +66,8 @@ class InfluxQLEngine:
 
         A failing statement carries its error, and the statements after it are not run, as in
         InfluxDB 1.x. Blocking: call it from a worker thread."""
-        statements = parse(text, params)
+        statements = _parsed(text, orjson.dumps(params, option=orjson.OPT_SORT_KEYS)
+                             if params else None)
         now_ns = time.time_ns()
         control = control or self._query.control()
         record = self._query.log.start("influxql", text, database or "", control)
@@ -245,6 +248,14 @@ class InfluxQLEngine:
             for table in matched:
                 sources.setdefault((name, table), Source(name, table, tables[table]))
         return list(sources.values())
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed(text: str, params: bytes | None) -> list[ast.Statement | Unsupported]:
+    """`text` parsed, once per text and parameters: dashboards send the same statements
+    again and again (`now()` is resolved when a statement runs, not here). The statements
+    are shared between requests, so nothing may change them: copy with dataclasses.replace."""
+    return parse(text, orjson.loads(params) if params else None)
 
 
 MANAGEMENT = (ast.CreateDatabase, ast.CreateRetentionPolicy, ast.DropDatabase,
