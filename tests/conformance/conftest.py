@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import httpx
+import pyarrow as pa
+import pyarrow.flight as flight
 import pytest
 
 from tests.conftest import ServerProcess
@@ -87,3 +89,28 @@ def query_influxql(server: ServerProcess, q: str, db: str | None = None,
     if db is not None:
         params["db"] = db
     return api(server, "GET", "/api/v3/query_influxql", params=params)
+
+
+def flight_sql(server: ServerProcess, database: str, sql: str,
+               headers: list[tuple[bytes, bytes]] = ()) -> pa.Table:
+    """Upstream's `FlightSqlClient::query`: a Flight SQL CommandStatementQuery with the
+    `database` header (and `headers`), then DoGet on its ticket."""
+    from timewell.server.flight import pack_any
+
+    location = server.url.replace("http://", "grpc+tcp://").replace("https://", "grpc+tls://")
+    query = sql.encode()
+    command = pack_any("type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery",
+                       b"\x0a" + _varint(len(query)) + query)
+    options = flight.FlightCallOptions(headers=[(b"database", database.encode()), *headers])
+    with flight.FlightClient(location) as client:
+        info = client.get_flight_info(flight.FlightDescriptor.for_command(command), options)
+        return client.do_get(info.endpoints[0].ticket, options).read_all()
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)

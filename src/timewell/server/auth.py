@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import enum
 import json
 from collections.abc import Callable
 from urllib.parse import parse_qsl
@@ -40,14 +39,6 @@ class MalformedAuthorization(ValueError):
 
     def __init__(self) -> None:
         super().__init__(MALFORMED_MESSAGE)
-
-
-class Verdict(enum.Enum):
-    """What an `authorization` value earns a call that is not an HTTP/1.1 request."""
-
-    ALLOWED = "allowed"
-    UNAUTHENTICATED = "unauthenticated"  # no header, or a malformed one
-    FORBIDDEN = "forbidden"  # a well-formed header whose token is not valid
 
 
 class AuthMiddleware:
@@ -94,18 +85,17 @@ class AuthMiddleware:
         await self.app(_without_authorization(scope), receive, send)
 
 
-def header_authorizer(tokens: Tokens) -> Callable[[str | None], Verdict]:
-    """For calls that are not HTTP/1.1 requests (Arrow Flight): the verdict on an
-    `authorization` value, which may take any of the forms HTTP requests may use."""
+def header_authorizer(tokens: Tokens) -> Callable[[str | None], bool]:
+    """For calls that are not HTTP/1.1 requests (Arrow Flight): whether an `authorization`
+    value carries a valid token, in any of the forms HTTP requests may use. (Upstream answers
+    every refusal, malformed header or not, with UNAUTHENTICATED there.)"""
 
-    def authorize(value: str | None) -> Verdict:
+    def authorize(value: str | None) -> bool:
         try:
             token = parse_authorization(value.encode("utf-8", "replace")) if value else None
         except MalformedAuthorization:
-            token = None
-        if token is None:
-            return Verdict.UNAUTHENTICATED
-        return Verdict.ALLOWED if tokens.verify(token) is not None else Verdict.FORBIDDEN
+            return False
+        return token is not None and tokens.verify(token) is not None
 
     return authorize
 

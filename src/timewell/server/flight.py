@@ -30,11 +30,10 @@ from timewell.errors import TimedOut, TimewellError
 from timewell.node import Node
 from timewell.query.influxql import InfluxQLEngine, InfluxQLSyntaxError
 from timewell.query.influxql.results import v3_table
-from timewell.server.auth import Verdict
 
 log = logging.getLogger(__name__)
 
-Authorize = Callable[[str | None], Verdict]
+Authorize = Callable[[str | None], bool]
 """Decides whether a call may run, given its `authorization` header value (None if absent)."""
 
 _DATABASE_HEADERS = ("database", "bucket", "bucket-name", "iox-namespace-name")
@@ -178,12 +177,8 @@ class _CallHeadersFactory(flight.ServerMiddlewareFactory):
             value = flat.get("authorization")
             if isinstance(value, bytes):
                 value = value.decode(errors="replace")
-            verdict = self._authorize(value)
-            # as upstream: no or malformed header is UNAUTHENTICATED, a bad token PERMISSION_DENIED
-            if verdict is Verdict.UNAUTHENTICATED:
-                raise flight.FlightUnauthenticatedError("unauthenticated")
-            if verdict is Verdict.FORBIDDEN:
-                raise flight.FlightUnauthorizedError("permission denied")
+            if not self._authorize(value):
+                raise flight.FlightUnauthenticatedError("unauthorized")
         return _CallHeaders({k: v.decode(errors="replace") if isinstance(v, bytes) else v
                              for k, v in flat.items()})
 
