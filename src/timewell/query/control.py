@@ -34,6 +34,11 @@ class QueryControl:
         self._reason = reason
         self._cancelled.set()
 
+    @property
+    def cancelled(self) -> bool:
+        """Whether `cancel` was called (a timeout is not a cancellation)."""
+        return self._cancelled.is_set()
+
     def check(self) -> None:
         """Raise if the query should stop now."""
         if self._cancelled.is_set():

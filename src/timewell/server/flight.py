@@ -85,7 +85,9 @@ class FlightQueryServer(flight.FlightServerBase):
         if not database:
             raise flight.FlightServerError("name the database in the 'database' header")
         query = _proto_field(value, 1).decode()
-        table = self._run(QueryRequest(database, query))
+        # logged as upstream logs Flight SQL statements in system.queries
+        table = self._run(QueryRequest(database, query), log_as="flightsql",
+                          log_text=f"CommandStatementQuery{query}")
         handle = uuid.uuid4().hex
         with self._lock:
             self._expire_prepared()
@@ -100,7 +102,8 @@ class FlightQueryServer(flight.FlightServerBase):
 
     # -- queries
 
-    def _run(self, request: QueryRequest) -> pa.Table:
+    def _run(self, request: QueryRequest, log_as: str = "sql",
+             log_text: str | None = None) -> pa.Table:
         try:
             if request.query_type == "influxql":
                 results = self._influxql.execute(request.query, request.database,
@@ -109,7 +112,8 @@ class FlightQueryServer(flight.FlightServerBase):
                 if failed is not None:
                     raise flight.FlightServerError(failed.error)
                 return v3_table([s for r in results for s in r.series])
-            return self._node.query.sql(request.database, request.query, request.params)
+            return self._node.query.sql(request.database, request.query, request.params,
+                                        log_as=log_as, log_text=log_text)
         except TimedOut as e:
             raise flight.FlightTimedOutError(str(e)) from None  # gRPC DEADLINE_EXCEEDED
         except (TimewellError, InfluxQLSyntaxError) as e:
