@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import ServerProcess
 from timewell.auth import new_token_text, token_hash
+from timewell.server.auth import MALFORMED_MESSAGE
 
 BOOTSTRAP = "/api/v3/configure/token/admin"
 REGENERATE = "/api/v3/configure/token/admin/regenerate"
@@ -83,11 +84,6 @@ def test_every_endpoint_refuses_missing_wrong_expired_and_deleted_tokens(auth):
     refused = {
         "missing": {},
         "wrong": bearer(new_token_text()),
-        "bearer alone": {"Authorization": "Bearer"},
-        "unknown scheme": {"Authorization": f"Digest {auth.admin}"},
-        "bad basic": {"Authorization": "Basic !!notbase64"},
-        "basic without password": {"Authorization": "Basic " + base64.b64encode(
-            auth.admin.encode()).decode()},
         "the stored hash": bearer(valid_hash),
         "expired": bearer(auth.expired),
         "deleted": bearer(auth.deleted),
@@ -103,6 +99,26 @@ def test_every_endpoint_refuses_missing_wrong_expired_and_deleted_tokens(auth):
             assert response.content == b"", (method, path, what)
             checked += 1
     assert checked > 100
+
+
+def test_every_endpoint_refuses_a_malformed_authorization_header_with_400(auth):
+    malformed = {
+        "bearer alone": "Bearer",
+        "unknown scheme": f"Digest {auth.admin}",
+        "lowercase scheme": f"bearer {auth.admin}",
+        "token with a space": f"Bearer {auth.admin} extra",
+        "bad basic": "Basic !!notbase64",
+        "basic without password": "Basic " + base64.b64encode(auth.admin.encode()).decode(),
+    }
+    for method, path in endpoints():
+        if path == BOOTSTRAP:
+            continue
+        for what, value in malformed.items():
+            response = httpx.request(method, f"{auth.url}{path}",
+                                     headers={"Authorization": value}, content=b"m f=1",
+                                     timeout=30)
+            assert response.status_code == 400, (method, path, what, response.text)
+            assert response.json() == {"error": MALFORMED_MESSAGE}, (method, path, what)
 
 
 def test_every_endpoint_accepts_a_valid_token_in_each_header_form(auth):

@@ -183,10 +183,10 @@ def test_management_statuses_and_messages(server):
     assert server.query("SELECT * FROM last_cache('cpu', 'nope')").status_code == 404
     assert server.query("SELECT * FROM distinct_cache('cpu')").status_code == 404
 
-    caches = server.rows("SELECT name, key_column_names, value_column_names, count, ttl "
+    caches = server.rows("SELECT name, key_columns, value_columns, count, ttl "
                          "FROM system.last_caches ORDER BY name")
-    assert caches[0] == {"name": "cpu_flag_last_cache", "key_column_names": ["flag"],
-                         "value_column_names": ["host", "n", "state", "usage", "time"],
+    assert caches[0] == {"name": "cpu_flag_last_cache", "key_columns": ["flag"],
+                         "value_columns": ["host", "n", "state", "usage", "time"],
                          "count": 1, "ttl": 14400}
     assert len(caches) == 3
     params = {"db": "test", "table": "cpu", "name": "cpu_flag_last_cache"}

@@ -39,7 +39,7 @@ def test_csv(loaded):
 def test_pretty(loaded):
     text = loaded.query("SELECT host, usage FROM cpu ORDER BY host", fmt="pretty").text
     assert text == ("+------+-------+\n| host | usage |\n+------+-------+\n"
-                    "| a    | 1.5   |\n| b    | 2.5   |\n+------+-------+\n")
+                    "| a    | 1.5   |\n| b    | 2.5   |\n+------+-------+")
 
 
 def test_parquet(loaded):

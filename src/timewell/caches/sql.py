@@ -101,14 +101,8 @@ def last_caches_table(caches: CacheService, database: str) -> pa.Table:
     return pa.table({
         "table": pa.array([d.table for d, _, _ in values], pa.string()),
         "name": pa.array([d.name for d, _, _ in values], pa.string()),
-        "key_column_ids": pa.array([_ids(t, d.key_columns) for d, _, t in values],
-                                   pa.list_(pa.uint32())),
-        "key_column_names": pa.array([d.key_columns for d, _, _ in values],
-                                     pa.list_(pa.string())),
-        "value_column_ids": pa.array([_ids(t, names) for _, names, t in values],
-                                     pa.list_(pa.uint32())),
-        "value_column_names": pa.array([names for _, names, _ in values],
-                                       pa.list_(pa.string())),
+        "key_columns": pa.array([d.key_columns for d, _, _ in values], pa.list_(pa.string())),
+        "value_columns": pa.array([names for _, names, _ in values], pa.list_(pa.string())),
         "count": pa.array([d.count for d, _, _ in values], pa.uint64()),
         "ttl": pa.array([d.ttl_s for d, _, _ in values], pa.uint64()),
     })

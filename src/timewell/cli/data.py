@@ -75,4 +75,5 @@ def query(database: str | None, host: str, token: str | None, fmt: str, output: 
     if output is not None:
         output.write_bytes(response.content)
     else:
-        sys.stdout.write(response.text)
+        text = response.text
+        sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")

@@ -35,6 +35,11 @@ class QueryControl:
         self._reason = reason
         self._cancelled = True
 
+    @property
+    def cancelled(self) -> bool:
+        """Whether `cancel` was called (a timeout is not a cancellation)."""
+        return self._cancelled
+
     def check(self) -> None:
         """Raise if the query should stop now."""
         if self._cancelled:

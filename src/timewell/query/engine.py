@@ -100,18 +100,19 @@ class QueryEngine:
         self._idle.clear()
 
     def sql(self, database: str, query: str, params: dict | None = None, *,
-            log_as: str | None = "sql", control: QueryControl | None = None) -> pa.Table:
+            log_as: str | None = "sql", log_text: str | None = None,
+            control: QueryControl | None = None) -> pa.Table:
         """Run `query` against `database`; DatabaseNotFound or QueryError on failure.
 
-        `log_as` is the query type `system.queries` records; None for SQL run on behalf of
-        a query logged already (InfluxQL). Blocking (DataFusion runs it on its own threads):
-        call it from a worker thread."""
+        `log_as` is the query type `system.queries` records (with `log_text`, default the
+        query); None for SQL run on behalf of a query logged already (InfluxQL). Blocking
+        (DataFusion runs it on its own threads): call it from a worker thread."""
         if database != INTERNAL_DATABASE:
             self._catalog.database(database)
         control = control or self.control()
         if log_as is None:
             return self._execute(database, _rewrite_show(query), params, control)
-        record = self.log.start(log_as, query, database, control)
+        record = self.log.start(log_as, log_text or query, database, control)
         try:
             result = self._execute(database, _rewrite_show(query), params, control)
         except Exception:

@@ -123,7 +123,8 @@ def render(table: pa.Table, fmt: ResultFormat) -> bytes:
         return b"".join(orjson.dumps(row, default=str) + b"\n" for row in _rows(table))
     if fmt is ResultFormat.CSV:
         return _csv(table).encode()
-    return pretty(table).encode()
+    # as upstream's HTTP API: no newline after the table (its CLI adds one when printing)
+    return pretty(table).removesuffix("\n").encode()
 
 
 def pretty(table: pa.Table) -> str:

@@ -24,7 +24,18 @@ class QueryRecord:
     duration_ns: int | None = None
     success: bool = False
     running: bool = True
+    cancelled: bool = False
     control: QueryControl | None = None  # to stop it while it runs (kill)
+
+    @property
+    def phase(self) -> str:
+        """Upstream's query phase: `received` while it runs, then `success`, `fail` or
+        `cancel`."""
+        if self.running:
+            return "received"
+        if self.cancelled:
+            return "cancel"
+        return "success" if self.success else "fail"
 
 
 class QueryLog:
@@ -49,6 +60,8 @@ class QueryLog:
         record.duration_ns = time.time_ns() - record.issue_time_ns
         record.success = success
         record.running = False
+        record.cancelled = (not success and record.control is not None
+                            and record.control.cancelled)
         record.control = None
         with self._lock:
             self.finished_total += 1
@@ -70,6 +83,7 @@ class QueryLog:
             records = list(self._records)
         return pa.table({
             "id": pa.array([r.id for r in records], pa.int64()),
+            "phase": pa.array([r.phase for r in records], pa.string()),
             "issue_time": pa.array([r.issue_time_ns for r in records], pa.timestamp("ns")),
             "query_type": pa.array([r.query_type for r in records], pa.string()),
             "query_text": pa.array([r.query_text for r in records], pa.string()),
@@ -77,4 +91,5 @@ class QueryLog:
             "end2end_duration": pa.array([r.duration_ns for r in records], pa.duration("ns")),
             "success": pa.array([r.success for r in records], pa.bool_()),
             "running": pa.array([r.running for r in records], pa.bool_()),
+            "cancelled": pa.array([r.cancelled for r in records], pa.bool_()),
         })

@@ -2,15 +2,17 @@
 
 Every path needs a valid token except the first admin token's creation, the endpoints opened
 with `--disable-authz`, and request triggers created public. A refused request gets `401` (no
-or bad token) or `403` (a token that may not do this) with an empty body, before any route runs
-and before its body is read. The `Authorization` header is removed once checked, so nothing
-downstream (plugins, logs) ever sees it.
+or bad token) or `403` (a token that may not do this) with an empty body, or `400` with
+upstream's JSON error when the `Authorization` header is not `<Bearer|Token|Basic> <token>`,
+before any route runs and before its body is read. The `Authorization` header is removed once
+checked, so nothing downstream (plugins, logs) ever sees it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
@@ -25,6 +27,18 @@ ENGINE_PREFIX = "/api/v3/engine/"
 OPENABLE_PATHS = {"health": "/health", "ping": "/ping", "metrics": "/metrics"}
 _V1_PATHS = frozenset({"/write", "/query"})  # also take the token as `?p=`
 _WITHOUT_AUTH = b'{"error":"endpoint disabled, started without auth"}'
+_SCHEMES = (b"Bearer", b"Token", b"Basic")
+MALFORMED_MESSAGE = ("Authorization header was malformed, the request was not in the form of "
+                     "'Authorization: <auth-scheme> <token>', supported auth-schemes are Bearer, "
+                     "Token and Basic")
+_MALFORMED = json.dumps({"error": MALFORMED_MESSAGE}).encode()
+
+
+class MalformedAuthorization(ValueError):
+    """An `Authorization` header that is not `<Bearer|Token|Basic> <token>`."""
+
+    def __init__(self) -> None:
+        super().__init__(MALFORMED_MESSAGE)
 
 
 class AuthMiddleware:
@@ -54,7 +68,12 @@ class AuthMiddleware:
                     and self._is_public_request(path[len(ENGINE_PREFIX):]))):
             await self.app(_without_authorization(scope), receive, send)
             return
-        token = next(filter(None, map(self._tokens.verify, presented_tokens(scope))), None)
+        try:
+            presented = presented_tokens(scope)
+        except MalformedAuthorization:
+            await _respond(send, 400, _MALFORMED)
+            return
+        token = next(filter(None, map(self._tokens.verify, presented)), None)
         if token is None:
             await _respond(send, 401)
             return
@@ -68,45 +87,61 @@ class AuthMiddleware:
 
 def header_authorizer(tokens: Tokens) -> Callable[[str | None], bool]:
     """For calls that are not HTTP/1.1 requests (Arrow Flight): whether an `authorization`
-    value carries a valid token, in any of the forms HTTP requests may use."""
+    value carries a valid token, in any of the forms HTTP requests may use. (Upstream answers
+    every refusal, malformed header or not, with UNAUTHENTICATED there.)"""
 
     def authorize(value: str | None) -> bool:
-        token = _from_authorization(value.encode("utf-8", "replace")) if value else None
+        try:
+            token = parse_authorization(value.encode("utf-8", "replace")) if value else None
+        except MalformedAuthorization:
+            return False
         return token is not None and tokens.verify(token) is not None
 
     return authorize
 
 
 def presented_tokens(scope: Scope) -> list[bytes]:
-    """The tokens a request carries: the Authorization header's (`Bearer <t>`, `Token <t>`, or
-    Basic with the token as password), and `?p=` on the v1 endpoints."""
+    """The tokens a request carries: `?p=` on the v1 endpoints, and the Authorization header's
+    (`Bearer <t>`, `Token <t>`, or Basic with the token as password). A malformed header raises
+    `MalformedAuthorization`, unless a `p=` token makes it irrelevant (as upstream)."""
     found = []
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            token = _from_authorization(value)
-            if token:
-                found.append(token)
-            break
     if scope["path"] in _V1_PATHS and b"p=" in scope["query_string"]:
         found += [value.encode("latin-1")
                   for name, value in parse_qsl(scope["query_string"].decode("latin-1"))
                   if name == "p" and value]
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            try:
+                token = parse_authorization(value)
+            except MalformedAuthorization:
+                if not found:
+                    raise
+                token = None
+            if token:
+                found.append(token)
+            break
     return found
 
 
-def _from_authorization(value: bytes) -> bytes | None:
-    scheme, _, credentials = value.strip().partition(b" ")
-    scheme, credentials = scheme.lower(), credentials.strip()
-    if scheme in (b"bearer", b"token"):
-        return credentials or None
-    if scheme == b"basic":
-        try:
-            decoded = base64.b64decode(credentials, validate=True)
-        except (binascii.Error, ValueError):
-            return None
-        _user, sep, password = decoded.partition(b":")
-        return password if sep and password else None
-    return None
+def parse_authorization(value: bytes) -> bytes:
+    """The token in an `Authorization` value, as upstream reads it: exactly two parts split on
+    one space, the scheme spelled `Bearer`, `Token` or `Basic` (case matters), and for Basic a
+    base64 `user:token` whose user has no colon. An empty token is returned empty (it then
+    fails authentication, a 401, not a 400)."""
+    parts = value.split(b" ")
+    if len(parts) != 2 or parts[0] not in _SCHEMES:
+        raise MalformedAuthorization
+    scheme, credentials = parts
+    if scheme != b"Basic":
+        return credentials
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise MalformedAuthorization from None
+    user, sep, password = decoded.rpartition(":")
+    if not sep or ":" in user:
+        raise MalformedAuthorization
+    return password.encode()
 
 
 def _without_authorization(scope: Scope) -> Scope:

@@ -83,18 +83,24 @@ def routes(node: Node) -> list[Route]:
     ]
 
 
+_NEVER_NS = 2**63 - 1
+
+
 def _hard_delete_at(request: Request) -> int | None:
-    """`hard_delete_at=now` or an RFC 3339 time; None for the server's default delay."""
+    """`hard_delete_at=now`, `never`, `default` or an RFC 3339 time (as upstream); None for the
+    server's default delay."""
     text = request.query_params.get("hard_delete_at")
-    if not text:
+    if not text or text.lower() == "default":
         return None
     if text.lower() == "now":
         return time.time_ns()
+    if text.lower() == "never":
+        return _NEVER_NS
     try:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidRequest(f"hard_delete_at '{text}' is not 'now' or an RFC 3339 time such as "
-                             "2030-01-01T00:00:00Z") from None
+        raise InvalidRequest(f"hard_delete_at '{text}' is not 'now', 'never', 'default' or an "
+                             "RFC 3339 time such as 2030-01-01T00:00:00Z") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return int(moment.timestamp() * 1_000_000_000)

@@ -45,6 +45,10 @@ _V2_CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not fo
              413: "request too large",
              422: "unprocessable entity", 500: "internal error", 503: "unavailable"}
 _ORIGINAL_LINE_BYTES = 20
+# upstream's v2 answer to any refused line (parse, schema or limit): the write buffer's error,
+# without the line details v2 clients have no field for
+_V2_REJECTED = {"code": "invalid",
+                "message": "write buffer error: parsing for line protocol failed"}
 
 
 def status_of(error: TimewellError) -> int:
@@ -58,6 +62,8 @@ async def handle_timewell_error(request: Request, error: TimewellError) -> Respo
     # tells clients how long to wait before retrying a write refused for now
     headers = ({"Retry-After": str(error.retry_after_s)} if isinstance(error, Overloaded)
                else None)
+    if isinstance(error, RejectedLines) and request.url.path == "/api/v2/write":
+        return JSONResponse(_V2_REJECTED, 400)
     if request.url.path.startswith("/api/v2/"):
         return JSONResponse({"code": _V2_CODES.get(status, "invalid"), "message": str(error)},
                             status, headers)

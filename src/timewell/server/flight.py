@@ -95,7 +95,9 @@ class FlightQueryServer(flight.FlightServerBase):
         if not database:
             raise flight.FlightServerError("name the database in the 'database' header")
         query = _proto_field(value, 1).decode()
-        table = self._run(QueryRequest(database, query))
+        # logged as upstream logs Flight SQL statements in system.queries
+        table = self._run(QueryRequest(database, query), log_as="flightsql",
+                          log_text=f"CommandStatementQuery{query}")
         handle = uuid.uuid4().hex
         with self._lock:
             self._expire_prepared()
@@ -110,7 +112,8 @@ class FlightQueryServer(flight.FlightServerBase):
 
     # -- queries
 
-    def _run(self, request: QueryRequest) -> pa.Table:
+    def _run(self, request: QueryRequest, log_as: str = "sql",
+             log_text: str | None = None) -> pa.Table:
         """The whole answer (GetFlightInfo, InfluxQL)."""
         def answer() -> pa.Table:
             if request.query_type == "influxql":
@@ -120,7 +123,8 @@ class FlightQueryServer(flight.FlightServerBase):
                 if failed is not None:
                     raise flight.FlightServerError(failed.error)
                 return v3_table([s for r in results for s in r.series])
-            return self._node.query.sql(request.database, request.query, request.params)
+            return self._node.query.sql(request.database, request.query, request.params,
+                                        log_as=log_as, log_text=log_text)
 
         return self._guarded(answer, request)
 

@@ -102,13 +102,14 @@ def routes(node: Node, diagnostics: NodeDiagnostics) -> list[Route]:
 
     async def query_v3(request: Request) -> Response:
         manage.loop = asyncio.get_running_loop()
-        database, text, fmt, params, timeout = await read_v3_query(request, limit,
-                                                                    "InfluxQL")
+        # as upstream, `db` may be left out when the statement names it (or needs none)
+        database, text, fmt, params, timeout = await read_v3_query(request, limit, "InfluxQL",
+                                                                    db_required=False)
         control = node.query.control(timeout)
 
         def answer() -> bytes:
             results = influxql.execute(text, database, params, None, control)
-            _raise_first_error(results, database)
+            _raise_first_error(results, database or "")
             return render(v3_table([s for r in results for s in r.series]), fmt)
 
         try:

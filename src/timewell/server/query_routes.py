@@ -89,20 +89,21 @@ def request_timeout(value) -> float | None:
     return seconds
 
 
-async def read_v3_query(request: Request, limit: int, language: str
-                        ) -> tuple[str, str, ResultFormat, dict | None, float | None]:
+async def read_v3_query(request: Request, limit: int, language: str,
+                        db_required: bool = True
+                        ) -> tuple[str | None, str, ResultFormat, dict | None, float | None]:
     """`(db, q, format, params, timeout)` of a v3 query request: GET with a query string
     (`params` as URL-encoded JSON) or POST with a JSON body; the format from `format` or
-    `Accept`."""
+    `Accept`. `db` may be absent when not `db_required` (InfluxQL names it in the statement)."""
     if request.method == "GET":
         args = dict(request.query_params)
         if "params" in args:
             args["params"] = json_params(args["params"])
     else:
         args = await read_json_object(request, limit)
-    database = str_field(args, "db")
+    database = str_field(args, "db", required=db_required)
     query = str_field(args, "q")
-    if not database:
+    if db_required and not database:
         raise InvalidRequest("'db' is empty: name the database to query")
     if not query or not query.strip():
         raise InvalidRequest(f"'q' is empty: send the {language} query to run")
