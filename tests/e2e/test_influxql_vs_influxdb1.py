@@ -694,6 +694,21 @@ POINT_FUNCTIONS = [
     "SELECT non_negative_derivative(mean(idle), 1s) FROM cpu WHERE host = 'h1' AND "
     "time > '2023-11-14T22:14:05Z' AND time <= '2023-11-14T22:40:00Z' GROUP BY time(20m) "
     "tz('Asia/Kolkata')",
+    # with each other, with the other aggregates, over every field
+    f"SELECT integral(usage), mean(usage) FROM cpu WHERE {RANGE}",
+    f"SELECT mode(idle), max(idle) FROM cpu WHERE {RANGE} GROUP BY host",
+    f"SELECT mode(free), mean(used), integral(used) FROM mem WHERE host = 'h1' AND {RANGE} "
+    "GROUP BY time(15m) fill(none)",
+    f"SELECT integral(used), mean(used) FROM mem WHERE host = 'h1' AND {RANGE} "
+    "GROUP BY time(15m)",
+    "SELECT mode(*) FROM mem",
+    f"SELECT integral(/u/, 1m) FROM mem WHERE {RANGE}",
+    f"SELECT mode(note), count(usage) FROM cpu WHERE {RANGE} GROUP BY host LIMIT 1 SLIMIT 2",
+    # inside arithmetic
+    "SELECT mode(idle) * 2 FROM cpu GROUP BY host",
+    f"SELECT integral(used) / 60, mode(free) + 0.5 AS m FROM mem WHERE host = 'h1' AND {RANGE} "
+    "GROUP BY time(15m) fill(0)",
+    "SELECT mode(free) / 0 FROM mem",
     # transformations over a range that starts inside a bucket (Grafana's `time > now() - 1h`)
     "SELECT non_negative_derivative(mean(idle), 1s) FROM cpu WHERE host = 'h1' AND "
     "time > '2023-11-14T22:14:05Z' AND time <= '2023-11-14T22:40:00Z' GROUP BY time(1m)",
@@ -705,6 +720,7 @@ POINT_FUNCTIONS = [
     "SELECT sample(usage, 0) FROM cpu",
     "SELECT sample(usage) FROM cpu",
     "SELECT mode(usage, 2) FROM cpu",
+    "SELECT mode(free) + free FROM mem",
     "SELECT integral(note) FROM cpu_extra",
 ]
 

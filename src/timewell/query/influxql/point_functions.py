@@ -24,13 +24,15 @@ one sequence, in time order, as 1.x merges them.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import math
+import re
+from collections.abc import Callable, Mapping
 
-# select imports this module: its functions are used at call time.
-from timewell.query.influxql import ast, select, zone
+from timewell.catalog.model import ColumnType
+from timewell.query.influxql import ast, select, zone  # select (importing us): at call time
 from timewell.query.influxql.results import Series, limited, ordered_series
 from timewell.query.influxql.timerange import InfluxQLError, TimeRange, split_condition
-from timewell.query.influxql.translate import unique_names
+from timewell.query.influxql.translate import NUMERIC, column_name, unique_names
 
 AGGREGATES = {"mode", "integral"}
 FUNCTIONS = AGGREGATES | {"sample"}
@@ -43,22 +45,18 @@ def has_point_functions(stmt: ast.SelectStatement) -> bool:
 
 
 def run_point_functions(stmt: ast.SelectStatement, now_ns: int,
-                        run: Callable[[ast.SelectStatement], list[Series]]) -> list[Series]:
+                        run: Callable[[ast.SelectStatement], list[Series]],
+                        fields: Mapping[str, ColumnType]) -> list[Series]:
+    """The statement's series; `run` answers other statements, `fields` are the sources'
+    fields (for `mode(*)` and `integral(/regex/)`)."""
+    stmt = _expanded(stmt, fields)
     calls = [_unparen(item.expr) for item in stmt.fields]
-    for expr, item in zip(calls, stmt.fields, strict=True):
-        if not isinstance(expr, ast.Call | ast.VarRef):
-            name = next(n.name for n in ast.walk(item.expr)
-                        if isinstance(n, ast.Call) and n.name in FUNCTIONS)
-            raise InfluxQLError(f"{name}() can only be selected on its own or beside other "
-                                f"{'/'.join(sorted(AGGREGATES))} calls in timewell, not "
-                                "inside an expression")
+    if not all(isinstance(expr, ast.Call | ast.VarRef) for expr in calls):
+        return _run_arithmetic(stmt, now_ns, run)
     functions = [c for c in calls if isinstance(c, ast.Call)]
     for call in functions:
-        if call.name not in FUNCTIONS:
-            raise InfluxQLError(f"{call.name}() cannot be combined with mode(), integral() or "
-                                "sample() in one statement in timewell; run it as a separate "
-                                "statement")
-        _check_arguments(call)
+        if call.name in FUNCTIONS:
+            _check_arguments(call)
     if any(c.name == "sample" for c in functions):
         if len(functions) > 1:
             raise InfluxQLError("selector function sample() cannot be combined with other "
@@ -66,7 +64,133 @@ def run_point_functions(stmt: ast.SelectStatement, now_ns: int,
         return _run_sample(stmt, calls, now_ns, run)
     if len(functions) < len(calls):
         raise InfluxQLError("mixing aggregate and non-aggregate queries is not supported")
-    return _run_aggregates(stmt, functions, now_ns, run)
+    names = unique_names([item.alias or call.name
+                          for item, call in zip(stmt.fields, functions, strict=True)])
+    alone = all(call.name == "integral" for call in functions)
+    ours = [i for i, call in enumerate(functions) if call.name in AGGREGATES]
+    whole = dataclasses.replace(stmt, limit=0, offset=0, slimit=0, soffset=0,
+                                descending=False)
+    parts = [(ours, _run_aggregates(
+        dataclasses.replace(whole, fields=[stmt.fields[i] for i in ours]),
+        [functions[i] for i in ours], now_ns, run, alone))]
+    others = [i for i in range(len(functions)) if i not in ours]
+    if others:  # the SQL aggregates beside them, answered as usual
+        answered = run(dataclasses.replace(whole, fields=[stmt.fields[i] for i in others]))
+        if stmt.group_by_time is None:  # a selector is not alone here: no point's own time
+            start = _time_range(stmt, now_ns).start or 0
+            for series in answered:
+                for row in series.values:
+                    row[0] = start
+        parts.append((others, answered))
+    return _merged(stmt, names, parts)
+
+
+def _run_arithmetic(stmt: ast.SelectStatement, now_ns: int,
+                    run: Callable[[ast.SelectStatement], list[Series]]) -> list[Series]:
+    """Arithmetic over mode()/integral() (`mode(x) * 2`, `integral(a) - integral(b)`): each
+    call computed and filled as usual, then the expression per row, as 1.x computes it."""
+    calls = list(dict.fromkeys(node for item in stmt.fields for node in ast.walk(item.expr)
+                               if isinstance(node, ast.Call)))
+    for call in calls:
+        if call.name not in AGGREGATES:
+            raise InfluxQLError(f"{call.name}() cannot be in one expression with mode() or "
+                                "integral() in timewell yet: select them side by side")
+        _check_arguments(call)
+    for item in stmt.fields:
+        if any(isinstance(node, ast.VarRef) and not _inside_call(node, item.expr)
+               for node in ast.walk(item.expr)):
+            raise InfluxQLError("mixing aggregate and non-aggregate queries is not supported")
+    names = unique_names([item.alias or column_name(item.expr) for item in stmt.fields])
+    whole = dataclasses.replace(stmt, fields=[ast.Field(c) for c in calls], limit=0,
+                                offset=0, slimit=0, soffset=0, descending=False)
+    alone = all(call.name == "integral" for call in calls)
+    result = []
+    for series in _run_aggregates(whole, calls, now_ns, run, alone):
+        rows = [[row[0], *(_evaluate(item.expr, dict(zip(calls, row[1:], strict=True)))
+                           for item in stmt.fields)] for row in series.values]
+        result.append(_series(stmt, series, names, rows))
+    return ordered_series([s for s in result if s.values], stmt.descending, stmt.soffset,
+                          stmt.slimit)
+
+
+def _inside_call(node: ast.Expr, expr: ast.Expr) -> bool:
+    return any(isinstance(n, ast.Call) and any(a is node for a in n.args)
+               for n in ast.walk(expr))
+
+
+def _evaluate(expr: ast.Expr, values: dict[ast.Call, object]) -> object:
+    """`expr` with its calls' values (None if any is missing): 1.x's arithmetic, integers
+    staying integers except under `/`."""
+    expr = _unparen(expr)
+    if isinstance(expr, ast.Call):
+        return values.get(expr)
+    if isinstance(expr, ast.IntegerLiteral | ast.NumberLiteral):
+        return expr.value
+    if not isinstance(expr, ast.BinaryExpr):
+        raise InfluxQLError("only arithmetic (+ - * / %) over mode() and integral() is "
+                            "supported")
+    lhs, rhs = _evaluate(expr.lhs, values), _evaluate(expr.rhs, values)
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lhs, rhs)):
+        return None
+    if expr.op == "+":
+        return lhs + rhs
+    if expr.op == "-":
+        return lhs - rhs
+    if expr.op == "*":
+        return lhs * rhs
+    if expr.op == "/":
+        return lhs / rhs if rhs else 0.0  # 1.x divides by zero as 0
+    if expr.op == "%":
+        return (math.fmod(lhs, rhs) if isinstance(lhs, float) or isinstance(rhs, float)
+                else int(math.fmod(lhs, rhs))) if rhs else None
+    raise InfluxQLError(f"the operator {expr.op} is not supported over mode() and integral()")
+
+
+def _expanded(stmt: ast.SelectStatement, fields: Mapping[str, ColumnType]
+              ) -> ast.SelectStatement:
+    """`mode(*)`, `integral(/regex/)`: one call per (numeric, for integral) field, named
+    `mode_<field>` as 1.x names them."""
+    items = []
+    for item in stmt.fields:
+        call = _unparen(item.expr)
+        if not (isinstance(call, ast.Call) and call.name in AGGREGATES and call.args
+                and isinstance(call.args[0], ast.Wildcard | ast.RegexLiteral)):
+            items.append(item)
+            continue
+        pattern = call.args[0]
+        wanted = [name for name, kind in sorted(fields.items())
+                  if kind not in (ColumnType.TAG, ColumnType.TIME)
+                  and (call.name != "integral" or kind in NUMERIC)
+                  and (not isinstance(pattern, ast.RegexLiteral)
+                       or re.search(pattern.pattern, name))]
+        prefix = item.alias or call.name
+        items += [ast.Field(ast.Call(call.name, (ast.VarRef(name), *call.args[1:])),
+                            f"{prefix}_{name}") for name in wanted]
+    return dataclasses.replace(stmt, fields=items)
+
+
+def _merged(stmt: ast.SelectStatement, names: list[str],
+            parts: list[tuple[list[int], list[Series]]]) -> list[Series]:
+    """Series of parts of the statement's columns (their positions, their series) joined
+    by series and time, as 1.x joins its aggregates' rows (a time only one part has gets
+    nulls in the others' columns)."""
+    width = len(names)
+    rows_of: dict[tuple, dict[int, list]] = {}
+    first: dict[tuple, Series] = {}
+    for positions, series_list in parts:
+        for series in series_list:
+            key = (series.name, tuple(sorted(series.tags.items())))
+            first.setdefault(key, series)
+            rows = rows_of.setdefault(key, {})
+            for row in series.values:
+                merged = rows.setdefault(row[0], [None] * width)
+                for position, value in zip(positions, row[1:], strict=True):
+                    merged[position] = value
+    result = [_series(stmt, first[key], names,
+                      [[t, *rows[t]] for t in sorted(rows, key=lambda t: t or 0)])
+              for key, rows in rows_of.items()]
+    return ordered_series([s for s in result if s.values], stmt.descending, stmt.soffset,
+                          stmt.slimit)
 
 
 def _check_arguments(call: ast.Call) -> None:
@@ -103,11 +227,12 @@ def _raw(stmt: ast.SelectStatement, fields: list[ast.Expr]) -> ast.SelectStateme
 
 
 def _run_aggregates(stmt: ast.SelectStatement, calls: list[ast.Call], now_ns: int,
-                    run: Callable[[ast.SelectStatement], list[Series]]) -> list[Series]:
+                    run: Callable[[ast.SelectStatement], list[Series]],
+                    alone: bool) -> list[Series]:
+    """The series of `mode`/`integral` calls, unordered and uncut (`_merged` does that);
+    `alone`: the statement has integral() calls only."""
     time_range = _time_range(stmt, now_ns)
     group_by = stmt.group_by_time
-    names = unique_names([item.alias or call.name
-                          for item, call in zip(stmt.fields, calls, strict=True)])
     result = []
     for series in run(_raw(stmt, [call.args[0] for call in calls])):
         # Each function over its own field's points: the rows where that field has a value.
@@ -122,7 +247,6 @@ def _run_aggregates(stmt: ast.SelectStatement, calls: list[ast.Call], now_ns: in
         if not by_time:
             continue
         # 1.x streams integral() out bucket by bucket and fills nothing when it is alone.
-        alone = all(call.name == "integral" for call in calls)
         if group_by is not None and stmt.fill.kind != "none" and not alone:
             start = (select.window(time_range.start, group_by, stmt.location)
                      if time_range.start is not None else min(by_time))
@@ -134,9 +258,9 @@ def _run_aggregates(stmt: ast.SelectStatement, calls: list[ast.Call], now_ns: in
         else:
             rows = [[t, *(None if v is select.MISSING else v for v in values)]
                     for t, values in sorted(by_time.items())]
-        result.append(_series(stmt, series, names, rows))
-    return ordered_series([s for s in result if s.values], stmt.descending, stmt.soffset,
-                          stmt.slimit)
+        result.append(Series(series.name, series.tags, ["time", *(c.name for c in calls)],
+                             rows, grouped=series.grouped))
+    return result
 
 
 

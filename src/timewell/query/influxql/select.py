@@ -51,7 +51,8 @@ def run_select(stmt: ast.SelectStatement, sources: list[Source], run_sql: RunSql
     (`transforms.py`), whose range starts `earlier_ns` before the statement's."""
     if has_point_functions(stmt):
         return run_point_functions(stmt, now_ns, lambda inner: run_select(
-            inner, sources, run_sql, now_ns, scan))
+            inner, sources, run_sql, now_ns, scan),
+            {name: kind for s in sources for name, kind in s.schema.items()})
     if has_selections(stmt):
         return run_selections(stmt, now_ns, lambda inner: run_select(
             inner, sources, run_sql, now_ns, scan))

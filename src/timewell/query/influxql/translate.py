@@ -152,16 +152,16 @@ def _expand(item: ast.Field, fields: dict[str, ColumnType],
                        and (not numeric_only or kind in NUMERIC))
         return [(item.alias or f"{expr.name}_{f}",
                  ast.Call(expr.name, (ast.VarRef(f), *expr.args[1:]))) for f in names]
-    return [(item.alias or _column_name(expr), expr)]
+    return [(item.alias or column_name(expr), expr)]
 
 
-def _column_name(expr: ast.Expr) -> str:
+def column_name(expr: ast.Expr) -> str:
     """1.x's name for a selected expression: the call's or field's name; for arithmetic,
     the names of its calls and fields joined by `_` (`max(a) - min(a)` → `max_min`)."""
     if isinstance(expr, ast.Paren):
-        return _column_name(expr.expr)
+        return column_name(expr.expr)
     if isinstance(expr, ast.BinaryExpr):
-        return "_".join(n for n in (_column_name(expr.lhs), _column_name(expr.rhs)) if n)
+        return "_".join(n for n in (column_name(expr.lhs), column_name(expr.rhs)) if n)
     if isinstance(expr, ast.Call):
         return expr.name
     if isinstance(expr, ast.VarRef):
