@@ -97,10 +97,14 @@ def model_key(series: tuple, time_ns: int) -> tuple:
 
 
 def make_node(data_dir: Path) -> Node:
-    return Node(Settings(
+    node = Node(Settings(
         data_dir=data_dir, object_store="file", wal_flush_interval_s=0.002, without_auth=True,
         storage=StorageSettings(gen1_duration_ns=MINUTE, wal_snapshot_size=1_000_000,
-                                maintenance_interval_s=3600.0)))
+                                maintenance_interval_s=3600.0,
+                                # every file is recent: cached, and merged (recent_merge.py)
+                                parquet_cache_recent_ns=100 * 365 * 86_400 * SECOND)))
+    node.data.merges.min_interval_s = 0.0
+    return node
 
 
 async def read(node: Node, sql: str) -> pa.Table:
@@ -134,6 +138,13 @@ FILTERS = [
 async def check(node: Node, model: dict, cache: bool = True) -> None:
     if not model:
         return
+    await checked(node, model, cache)
+    # again once the files read have been merged into one run (if there are several)
+    await asyncio.to_thread(node.data.merges.wait)
+    await checked(node, model, cache)
+
+
+async def checked(node: Node, model: dict, cache: bool) -> None:
     points = expected(model)
     everything = await read(node, "SELECT * FROM m")
     assert stored_points(everything) == points

@@ -24,6 +24,7 @@ from timewell.storage.objectstore import ObjectStore
 from timewell.storage.parquet_cache import ParquetCache
 from timewell.storage.parquet_index import ParquetFile, ParquetIndex
 from timewell.storage.parquet_layout import ParquetLayout
+from timewell.storage.recent_merge import RecentMerges
 from timewell.storage.series_index import SeriesIndex
 
 _TIME = pa.timestamp("ns")
@@ -74,6 +75,9 @@ class StoredData:
         self._file_series: dict[str, pa.Table] = {}  # each file's series, read once, by path
         self._series: dict[tuple[str, str], tuple[list, pa.Table]] = {}  # (parts, distinct)
         self._filesystem, self._root = store.arrow_filesystem()
+        # Recent files merged into one run per table (storage/recent_merge.py).
+        self.merges = (RecentMerges(cache, lambda f: self.row_groups(f, None), self.cached)
+                       if cache is not None else None)
 
     def lease(self) -> Lease:
         return Lease(self)
@@ -87,7 +91,10 @@ class StoredData:
             paths = [f.path for f in files]
             self._pins.update(paths)
             lease.pinned.extend(paths)
-        return TableView([run for b in buffers for run in b.runs()], files)
+        runs = [run for b in buffers for run in b.runs()]
+        if self.merges is not None:
+            runs, files = self.merges.apply(database, table, runs, files)
+        return TableView(runs, files)
 
     def unpin(self, paths: list[str]) -> None:
         if not paths:
@@ -117,6 +124,8 @@ class StoredData:
                 self._file_series.pop(path, None)
             if self.cache is not None:
                 self.cache.forget(op.get("removed", ()))
+            if self.merges is not None:
+                self.merges.forget(op.get("removed", ()))
 
         self.index.commit(op, applied)
 

@@ -54,9 +54,26 @@ class ParquetCache:
             self._entries[(path, group)] = run
             self._by_path.setdefault(path, set()).add(group)
             self.nbytes += size
-            while self.nbytes > self.max_bytes:
+            while self.nbytes > self.max_bytes and self._entries:
                 (old_path, old_group), old = self._entries.popitem(last=False)
                 self._forget_entry(old_path, old_group, old)
+
+    def hold(self, nbytes: int) -> bool:
+        """Count `nbytes` held elsewhere (a merge of recent files) in the budget, making room
+        by dropping the least recently used row groups; False (nothing counted) if it would
+        take more than half the budget."""
+        if nbytes > self.max_bytes // 2:
+            return False
+        with self._lock:
+            self.nbytes += nbytes
+            while self.nbytes > self.max_bytes and self._entries:
+                (old_path, old_group), old = self._entries.popitem(last=False)
+                self._forget_entry(old_path, old_group, old)
+        return True
+
+    def release(self, nbytes: int) -> None:
+        with self._lock:
+            self.nbytes -= nbytes
 
     def forget(self, paths) -> None:
         """Drop the entries of files that no longer exist."""
