@@ -19,6 +19,7 @@ from timewell.server import (
     plugin_routes,
     query_routes,
     token_routes,
+    ui_routes,
     write_routes,
 )
 from timewell.server.auth import OPENABLE_PATHS, AuthMiddleware
@@ -49,6 +50,8 @@ def build_app(node: Node) -> Starlette:
         *token_routes.routes(node),
         *metrics_routes(metrics),
     ]
+    if not node.settings.disable_ui:
+        routes += ui_routes.routes(auth_required=not node.settings.without_auth)
     return Starlette(
         routes=routes,
         middleware=[
@@ -56,7 +59,9 @@ def build_app(node: Node) -> Starlette:
             Middleware(
                 AuthMiddleware, tokens=None if node.settings.without_auth else node.tokens,
                 is_public_request=node.engine.is_public_request,
-                open_paths=frozenset(OPENABLE_PATHS[n] for n in node.settings.disable_authz),
+                open_paths=frozenset(OPENABLE_PATHS[n] for n in node.settings.disable_authz)
+                | (frozenset() if node.settings.disable_ui else ui_routes.PUBLIC_PATHS),
+                open_prefix=None if node.settings.disable_ui else ui_routes.PUBLIC_PREFIX,
             ),
         ],
         exception_handlers={
