@@ -64,6 +64,8 @@ async function triggers(db) {
     last_error: lastError.get(d.trigger_name)?.log_text }));
 }
 
+/** The time of day of a server timestamp, whole seconds. */
+const clock = (t) => (t ? String(t).replace('T', ' ').slice(0, 19) : '');
 const ms = (v) => (typeof v === 'number' ? `${v.toFixed(v < 10 ? 2 : 0)} ms` : '');
 
 export async function enginePage(main, ctx) {
@@ -85,6 +87,25 @@ export async function enginePage(main, ctx) {
       show(feedback, errorBox(message(error)));
     }
   };
+  const actions = (r) => [
+    r.disabled
+      ? button('Enable', () => act(`${r.trigger_name} enabled.`, () => api('POST',
+        '/api/v3/configure/processing_engine_trigger/enable',
+        { params: { db, trigger_name: r.trigger_name } })),
+      { class: 'small', 'aria-label': `Enable ${r.trigger_name}` })
+      : button('Disable', () => act(`${r.trigger_name} disabled.`, () => api('POST',
+        '/api/v3/configure/processing_engine_trigger/disable',
+        { params: { db, trigger_name: r.trigger_name } })),
+      { class: 'small', 'aria-label': `Disable ${r.trigger_name}` }),
+    kindOf(r.trigger_specification) === 'schedule' ? button('Run now', () => act(
+      `${r.trigger_name} ran once.`, () => runNow(db, r)), { class: 'small',
+      'aria-label': `Run ${r.trigger_name} now` }) : null,
+    button('Delete', () => {
+      if (!confirm(`Delete trigger ${r.trigger_name}?`)) return;
+      act(`${r.trigger_name} deleted.`, () => api('DELETE',
+        '/api/v3/configure/processing_engine_trigger',
+        { params: { db, trigger_name: r.trigger_name, force: 'true' } }));
+    }, { class: 'small danger', 'aria-label': `Delete ${r.trigger_name}` })];
   async function refresh() {
     let rows;
     try {
@@ -101,29 +122,16 @@ export async function enginePage(main, ctx) {
       { key: 'plugin_filename', label: 'Plugin' },
       { label: 'State', render: (r) => h('span', { class: `badge ${r.disabled ? 'off' : 'on'}` },
         r.disabled ? 'disabled' : (r.lagging ? 'lagging' : 'enabled')) },
+      { label: 'Actions', class: 'actions', render: (r) => actions(r) },
       { key: 'runs', label: 'Runs', class: 'num' },
       { label: 'Errors', class: 'num', render: (r) => (r.errors ? h('span', { class: 'badge bad' },
         String(r.errors)) : String(r.errors ?? '')) },
+      { label: 'Run mean / p99', class: 'nowrap',
+        render: (r) => (r.runs ? `${ms(r.mean_duration_ms)} / ${ms(r.p99_duration_ms)}` : '') },
+      { label: 'Activation p50 / p99', class: 'nowrap',
+        render: (r) => (r.runs ? `${ms(r.p50_activation_ms)} / ${ms(r.p99_activation_ms)}` : '') },
+      { label: 'Last run', class: 'nowrap', render: (r) => clock(r.last_run_time) },
       { label: 'Last error', class: 'text', render: (r) => r.last_error || '' },
-      { label: 'Mean / p99 run', render: (r) => (r.runs ? `${ms(r.mean_duration_ms)} / ${ms(r.p99_duration_ms)}` : '') },
-      { label: 'p50 / p99 activation', render: (r) => (r.runs ? `${ms(r.p50_activation_ms)} / ${ms(r.p99_activation_ms)}` : '') },
-      { key: 'last_run_time', label: 'Last run' },
-      { label: 'Actions', class: 'actions', render: (r) => [
-        r.disabled
-          ? button('Enable', () => act(`${r.trigger_name} enabled.`, () => api('POST',
-            '/api/v3/configure/processing_engine_trigger/enable', { params: { db, trigger_name: r.trigger_name } })),
-          { class: 'small', 'aria-label': `Enable ${r.trigger_name}` })
-          : button('Disable', () => act(`${r.trigger_name} disabled.`, () => api('POST',
-            '/api/v3/configure/processing_engine_trigger/disable', { params: { db, trigger_name: r.trigger_name } })),
-          { class: 'small', 'aria-label': `Disable ${r.trigger_name}` }),
-        kindOf(r.trigger_specification) === 'schedule' ? button('Run now', () => act(
-          `${r.trigger_name} ran once.`, () => runNow(db, r)), { class: 'small',
-          'aria-label': `Run ${r.trigger_name} now` }) : null,
-        button('Delete', () => {
-          if (!confirm(`Delete trigger ${r.trigger_name}?`)) return;
-          act(`${r.trigger_name} deleted.`, () => api('DELETE', '/api/v3/configure/processing_engine_trigger',
-            { params: { db, trigger_name: r.trigger_name, force: 'true' } }));
-        }, { class: 'small danger', 'aria-label': `Delete ${r.trigger_name}` })] },
     ], rows, `Triggers of ${db} (refreshed every ${REFRESH_MS / 1000} s)`)
       : h('p', {}, `No triggers in ${db} yet.`));
   }
@@ -236,13 +244,13 @@ export async function triggerPage(main, ctx) {
     const d = defs[0];
     if (!d) { show(info, errorBox(`No trigger ${name} in ${db}.`)); return; }
     const s = stats[0] || {};
-    show(info, h('dl', { class: 'info' },
+    show(info, h('dl', { class: 'stats' },
       [['Database', db], ['Spec', d.trigger_specification], ['Kind', kindOf(d.trigger_specification)],
         ['Plugin', d.plugin_filename], ['State', d.disabled ? 'disabled' : 'enabled'],
         ['On error', d.error_behavior], ['Async', String(d.run_async)],
         ['Runs', s.runs ?? 0], ['Errors', s.errors ?? 0], ['Mean run', ms(s.mean_duration_ms)],
-        ['p99 run', ms(s.p99_duration_ms)], ['Last run', s.last_run_time || '—']]
-        .map(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))])),
+        ['p99 run', ms(s.p99_duration_ms)], ['Last run', clock(s.last_run_time) || '—']]
+        .map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, String(v))))),
     h('h2', {}, 'Arguments'),
     args.length ? simpleTable([{ key: 'argument_key', label: 'Name' },
       { key: 'argument_value', label: 'Value' }], args) : h('p', {}, 'None.'));

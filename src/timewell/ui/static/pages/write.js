@@ -50,7 +50,7 @@ export async function writePage(main, ctx) {
 
   show(main, h('h1', {}, 'Write'),
     h('form', { onsubmit: (e) => { e.preventDefault(); write(); } },
-      h('div', { class: 'row' }, field('Database', db, 'created by its first write'), known,
+      h('div', { class: 'row' }, field('Write to database', db, 'created by its first write'), known,
         field('Precision', precision),
         h('div', { class: 'field' }, h('label', {}, partial, ' Write the good lines when some are bad'))),
       h('div', { class: 'field' }, h('span', { class: 'label', id: 'lp-label' }, 'Line protocol'),
