@@ -52,8 +52,8 @@ class Asset:
 
     @classmethod
     def of(cls, path: str, body: bytes) -> Asset:
-        suffix = Path(path).suffix
-        media_type = _TYPES.get(suffix) or mimetypes.guess_type(path)[0] or "application/octet-stream"
+        media_type = (_TYPES.get(Path(path).suffix) or mimetypes.guess_type(path)[0]
+                      or "application/octet-stream")
         return cls(body, gzip.compress(body, 9, mtime=0), media_type)
 
     def response(self, request: Request, cache_control: str) -> Response:
