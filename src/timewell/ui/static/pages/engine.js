@@ -136,7 +136,8 @@ export async function enginePage(main, ctx) {
       : h('p', {}, `No triggers in ${db} yet.`));
   }
   await refresh();
-  every(REFRESH_MS, refresh, ctx.signal);
+  // not while the keyboard is on a row's buttons: rebuilding the table would lose the focus
+  every(REFRESH_MS, () => { if (!listSlot.contains(document.activeElement)) refresh(); }, ctx.signal);
   formSlot.append(await createForm(db, () => act('Trigger created.', async () => {})));
 }
 

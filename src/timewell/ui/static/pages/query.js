@@ -1,5 +1,5 @@
 // Query: SQL or InfluxQL, $parameters, history, results as a table and a chart, export.
-import { api } from '../js/api.js';
+import { api, literal, sql } from '../js/api.js';
 import { chartData, timeChart } from '../js/chart.js';
 import { button, download, errorBox, field, h, message, select, show } from '../js/dom.js';
 import { codeEditor } from '../js/editor.js';
@@ -74,7 +74,7 @@ export async function queryPage(main, ctx) {
   fillHistory();
 
   const runButton = h('button', { type: 'submit', class: 'primary' }, 'Run');
-  const cancelButton = button('Cancel', () => controller?.abort(), { hidden: true });
+  const cancelButton = button('Cancel', () => cancel(), { hidden: true });
   const status = h('div', { class: 'status', role: 'status' });
   const errorSlot = h('div');
   const exportBar = h('div', { class: 'export', hidden: true }, 'Export: ',
@@ -98,6 +98,7 @@ export async function queryPage(main, ctx) {
     const q = editor.value.trim();
     if (!q) return;
     controller = new AbortController();
+    controller.text = editor.value;
     const started = performance.now();
     runButton.disabled = true;
     cancelButton.hidden = false;
@@ -132,6 +133,21 @@ export async function queryPage(main, ctx) {
       runButton.disabled = false;
       cancelButton.hidden = true;
     }
+  }
+
+  // Closing the request stops a query at its next read; killing it by id (system.queries)
+  // stops one busy elsewhere too.
+  async function cancel() {
+    const running = controller;
+    if (!running) return;
+    running.abort();
+    const db = ctx.db;
+    try {
+      const queries = await sql(db, 'SELECT id FROM system.queries WHERE running AND '
+        + `query_text = ${literal(running.text)} AND database = ${literal(db)}`);
+      await Promise.all(queries.map((q) => api('DELETE', '/api/v3/query', { params: { id: q.id } })
+        .catch(() => {})));
+    } catch { /* it may have ended meanwhile */ }
   }
 
   async function exportAs(format) {
