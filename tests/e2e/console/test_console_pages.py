@@ -65,6 +65,7 @@ def test_sql_query_shows_a_table_and_a_chart(page, sensors):
     legend = page.locator(".chart .u-legend")
     expect(legend).to_contain_text("temp {room=kitchen}")
     expect(legend).to_contain_text("hum {room=lounge}")
+    page.shot("query_page")
     # sort by temp, descending on the second click
     page.get_by_role("button", name=re.compile("^temp")).click()
     page.get_by_role("button", name=re.compile("^temp")).click()
@@ -72,6 +73,10 @@ def test_sql_query_shows_a_table_and_a_chart(page, sensors):
     # history keeps the query for the next visit
     history = page.evaluate("JSON.parse(localStorage.getItem('timewell.history'))")
     assert history[0]["q"].startswith("SELECT room, temp")
+    run_query(page, "SELECT room, temp FROM home WHERE room = $room AND temp > 25")
+    page.get_by_label("$room").fill("kitchen")
+    page.get_by_label("Query", exact=True).press("Control+Enter")
+    expect(page.get_by_role("status").filter(has_text=re.compile("^4 rows"))).to_be_visible()
     with page.expect_download() as download:
         page.get_by_role("button", name="CSV").click()
     assert download.value.suggested_filename == "query.csv"
@@ -152,8 +157,10 @@ def test_schedule_trigger_from_a_plugin_edited_in_the_console(page, sensors):
 
     row.get_by_role("link", name="greeter").click()
     expect(page.get_by_role("heading", name="Trigger greeter")).to_be_visible()
-    expect(page.locator("table").last).to_contain_text("hello from the console hi")
+    expect(page.locator(".logs table")).to_contain_text("hello from the console hi")
     expect(page.locator(".chart canvas")).to_have_count(1, timeout=8000)
+    several_runs = re.compile(r"Runs\s*([3-9]|\d\d)")
+    expect(page.locator("dl.stats")).to_contain_text(several_runs, timeout=8000)
     page.shot("trigger_page")
     page.get_by_role("link", name="← All triggers").click()
     page.get_by_role("button", name="Disable greeter").click()

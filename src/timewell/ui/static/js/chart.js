@@ -62,7 +62,8 @@ export function timeChart(chart, { height = 300, title } = {}) {
     height,
     title,
     cursor: { drag: { x: true, y: false } },
-    scales: { x: { time: true } },
+    // one instant alone would stretch the axis over years
+    scales: { x: { time: true, range: (u, min, max) => (min === max ? [min - 60, max + 60] : [min, max]) } },
     series: [{}, ...chart.names.map((name, i) => ({
       label: name, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true,
       points: { show: chart.data[0].length < 60 },

@@ -224,14 +224,16 @@ export async function triggerPage(main, ctx) {
   const paused = h('input', { type: 'checkbox' });
   const info = h('div');
   const chartSlot = h('div');
-  const logSlot = h('div', { 'aria-live': 'off' });
+  const logSlot = h('div', { class: 'logs', 'aria-live': 'off' });
   let chart = null;
   ctx.signal.addEventListener('abort', () => chart?.destroy?.());
+  const argsSlot = h('div');
   show(main, h('p', {}, h('a', { href: '#/engine' }, '← All triggers')),
     h('h1', {}, `Trigger ${name}`), info,
     h('h2', {}, 'Run times'), chartSlot,
     h('h2', {}, 'Logs'),
-    h('div', { class: 'toolbar' }, level, h('label', {}, paused, ' Pause live tail')), logSlot);
+    h('div', { class: 'toolbar' }, level, h('label', {}, paused, ' Pause live tail')), logSlot,
+    argsSlot);
   level.addEventListener('change', () => logs());
 
   async function details() {
@@ -251,10 +253,10 @@ export async function triggerPage(main, ctx) {
         ['On error', d.error_behavior], ['Async', String(d.run_async)],
         ['Runs', s.runs ?? 0], ['Errors', s.errors ?? 0], ['Mean run', ms(s.mean_duration_ms)],
         ['p99 run', ms(s.p99_duration_ms)], ['Last run', clock(s.last_run_time) || '—']]
-        .map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, String(v))))),
-    h('h2', {}, 'Arguments'),
-    args.length ? simpleTable([{ key: 'argument_key', label: 'Name' },
-      { key: 'argument_value', label: 'Value' }], args) : h('p', {}, 'None.'));
+        .map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, String(v))))));
+    show(argsSlot, h('h2', {}, 'Arguments'),
+      args.length ? simpleTable([{ key: 'argument_key', label: 'Name' },
+        { key: 'argument_value', label: 'Value' }], args) : h('p', {}, 'None.'));
   }
 
   async function logs() {
@@ -270,16 +272,16 @@ export async function triggerPage(main, ctx) {
       return;
     }
     const table = simpleTable([{ key: 'event_time', label: 'Time' }, { key: 'log_level', label: 'Level' },
-      { key: 'log_text', label: 'Message', class: 'text' }], rows, `${rows.length} most recent lines`);
+      { key: 'log_text', label: 'Message', class: 'text' }], rows);
     for (const [i, tr] of [...table.querySelectorAll('tbody tr')].entries()) tr.className = `log-${rows[i].log_level}`;
     show(logSlot, rows.length ? table : h('p', {}, 'No log lines yet.'));
     const runs = rows.map((r) => {
       const m = /finished execution in ([\d.]+)\s*(ns|µs|us|ms|s)/.exec(r.log_text);
-      return m ? { time: r.event_time, run_ms: Number(m[1]) * UNITS[m[2]] } : null;
+      return m ? { time: r.event_time, 'run time (ms)': Number(m[1]) * UNITS[m[2]] } : null;
     }).filter(Boolean).reverse();
     const data = chartData(runs);
     chart?.destroy?.();
-    chart = data ? timeChart(data, { height: 180, title: 'Run time (ms)' }) : null;
+    chart = data ? timeChart(data, { height: 150 }) : null;
     show(chartSlot, chart || h('p', {}, 'No runs logged yet.'));
   }
 
