@@ -59,9 +59,9 @@ def build_app(node: Node) -> Starlette:
             Middleware(
                 AuthMiddleware, tokens=None if node.settings.without_auth else node.tokens,
                 is_public_request=node.engine.is_public_request,
-                open_paths=frozenset(OPENABLE_PATHS[n] for n in node.settings.disable_authz)
-                | (frozenset() if node.settings.disable_ui else ui_routes.PUBLIC_PATHS),
-                open_prefix=None if node.settings.disable_ui else ui_routes.PUBLIC_PREFIX,
+                open_paths=frozenset(OPENABLE_PATHS[n] for n in node.settings.disable_authz),
+                is_console_request=None if node.settings.disable_ui
+                else ui_routes.is_console_request,
             ),
         ],
         exception_handlers={

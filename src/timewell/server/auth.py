@@ -32,15 +32,16 @@ class AuthMiddleware:
     def __init__(self, app: ASGIApp, tokens: Tokens | None,
                  is_public_request: Callable[[str], bool],
                  open_paths: frozenset[str] = frozenset(),
-                 open_prefix: str | None = None) -> None:
+                 is_console_request: Callable[[Scope], bool] | None = None) -> None:
         """`tokens` None: auth is off (`--without-auth`). `is_public_request(path)` says
         whether `/api/v3/engine/<path>` is served by a trigger created public. `open_paths`
-        and paths under `open_prefix` (the web console's files) need no token."""
+        and the requests `is_console_request` accepts (the web console's files) need no
+        token."""
         self.app = app
         self._tokens = tokens
         self._is_public_request = is_public_request
         self._open_paths = open_paths
-        self._open_prefix = open_prefix
+        self._is_console_request = is_console_request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,7 +55,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         if (path == BOOTSTRAP_PATH or path in self._open_paths
-                or (self._open_prefix is not None and path.startswith(self._open_prefix))
+                or (self._is_console_request is not None and self._is_console_request(scope))
                 or (path.startswith(ENGINE_PREFIX)
                     and self._is_public_request(path[len(ENGINE_PREFIX):]))):
             await self.app(_without_authorization(scope), receive, send)

@@ -18,16 +18,15 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from timewell.ui import STATIC_DIR
 
 UI_PREFIX = "/ui"
 ASSETS = f"{UI_PREFIX}/assets"
 FAVICON = "/favicon.ico"
-# Paths anyone may load without a token: the console's code is no secret, and it fetches
-# nothing of the server's until the user gives a token.
-PUBLIC_PATHS = frozenset({"/", UI_PREFIX, f"{UI_PREFIX}/", FAVICON})
-PUBLIC_PREFIX = f"{ASSETS}/"
+_PUBLIC_PATHS = frozenset({UI_PREFIX, f"{UI_PREFIX}/", FAVICON})
+_PUBLIC_PREFIX = f"{ASSETS}/"
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -42,6 +41,17 @@ _IMMUTABLE = "public, max-age=31536000, immutable"
 _TYPES = {".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml",
           ".html": "text/html; charset=utf-8", ".txt": "text/plain; charset=utf-8"}
+
+
+def is_console_request(scope: Scope) -> bool:
+    """Whether a request is for the console's own files, which need no token: its code is no
+    secret, and it fetches nothing of the server's until the user gives a token. `/` counts
+    only for browsers, so API clients there are still asked for a token."""
+    path = scope["path"]
+    if path == "/":
+        return any(name == b"accept" and b"text/html" in value
+                   for name, value in scope["headers"])
+    return path in _PUBLIC_PATHS or path.startswith(_PUBLIC_PREFIX)
 
 
 @dataclass(frozen=True)

@@ -75,8 +75,12 @@ def test_root_redirects_browsers_only(console_server):
     browser = httpx.get(f"{url}/", headers={"Accept": "text/html,application/xhtml+xml"})
     assert browser.status_code == 302 and browser.headers["location"] == "/ui/"
     assert httpx.get(f"{url}/ui").headers["location"] == "/ui/"
+    # API clients at / are asked for a token as before, and get no console with one
     api_client = httpx.get(f"{url}/", headers={"Accept": "application/json"})
-    assert api_client.status_code == 404
+    assert api_client.status_code == 401
+    with_token = httpx.get(f"{url}/", headers={"Accept": "application/json",
+                                               "Authorization": f"Bearer {console_server.token}"})
+    assert with_token.status_code == 404
 
 
 def test_disable_ui_serves_no_console(make_server):
