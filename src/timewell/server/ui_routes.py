@@ -4,7 +4,8 @@ gzipped, under a path naming their content hash so browsers may keep them for go
 `index.html` is the only page; it names the asset path and whether the console must ask for a
 token, and is never cached. Every answer carries a strict Content-Security-Policy (scripts and
 styles from this origin only, no inline code, no eval) and refuses to be framed. `/` sends
-browsers (`Accept: text/html`) to `/ui/`; API clients keep getting 404 there.
+browsers (`Accept: text/html`) to `/ui/`; other clients there need a token as before, and get
+404 with one.
 """
 
 from __future__ import annotations

@@ -122,6 +122,8 @@ def test_explore_creates_a_database_and_shows_a_table(page, sensors):
     page.get_by_role("button", name="home", exact=True).click()
     expect(page.get_by_role("heading", name="Table home")).to_be_visible()
     expect(page.locator("section").last).to_contain_text("Dictionary(Int32, Utf8)")
+    page.get_by_role("button", name="Add cache").click()
+    expect(page.get_by_role("cell", name="home_room_last_cache")).to_be_visible()
 
 
 SCHEDULED = """\
@@ -165,6 +167,8 @@ def test_schedule_trigger_from_a_plugin_edited_in_the_console(page, sensors):
     page.get_by_role("link", name="← All triggers").click()
     page.get_by_role("button", name="Disable greeter").click()
     expect(row).to_contain_text("disabled")
+    page.get_by_role("button", name="Run greeter now").click()
+    expect(page.get_by_role("status").filter(has_text="greeter ran once")).to_be_visible()
     triggers = api(sensors, "POST", "/api/v3/query_sql", json={
         "db": "sensors", "q": "SELECT disabled FROM system.processing_engine_triggers "
                               "WHERE trigger_name = 'greeter'"})
