@@ -8,11 +8,11 @@ import time
 
 import httpx
 import pytest
-from playwright.sync_api import expect
 
 from tests.e2e.console.conftest import sign_in
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+expect = pytest.importorskip("playwright.sync_api", reason="Playwright not installed "
+                             "(pip install -e '.[test]')").expect
 
 HOME = "\n".join(
     f"home,room={room} temp={20 + i * 0.5 + offset},hum={40 + i}i {1_700_000_000 + i * 600}"
