@@ -23,7 +23,10 @@ const app = document.getElementById('app');
 const state = {
   databases: [],
   get db() { return localStorage.getItem(DB_KEY) || this.databases[0] || ''; },
-  set db(name) { localStorage.setItem(DB_KEY, name); },
+  set db(name) {
+    if (name) localStorage.setItem(DB_KEY, name);
+    else localStorage.removeItem(DB_KEY);
+  },
 };
 let pageAbort = null;
 

@@ -48,6 +48,7 @@ export async function explorePage(main, ctx) {
           if (!confirm(`Delete database ${n} and all its data?`)) return;
           act(`Database ${n} deleted.`, async () => {
             await api('DELETE', '/api/v3/configure/database', { params: { db: n } });
+            if (ctx.db === n) ctx.db = '';
             await renderDatabases();
             await renderTables();
           });
