@@ -92,6 +92,29 @@ def test_influxql_query_and_an_error_message(page, sensors):
     expect(page.get_by_role("alert")).to_contain_text("nowhere_at_all")
 
 
+def test_a_long_query_shows_a_spinner_and_can_be_cancelled(page, sensors):
+    sign_in(page, sensors)
+    page.get_by_label("Database", exact=True).select_option("sensors")
+    held = []  # the query's request, never answered: a query that runs until cancelled
+
+    def hold(route) -> None:
+        body = route.request.post_data or ""
+        if "never_ending" in body and "system.queries" not in body:  # not Cancel's lookup
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/api/v3/query_sql", hold)
+    run_query(page, "SELECT 'never_ending'")
+    expect(page.get_by_role("status").filter(has_text="Running")).to_be_visible()
+    expect(page.locator(".status .spinner")).to_be_visible()
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("status").filter(has_text="Cancelled")).to_be_visible()
+    expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
+    assert len(held) == 1
+    page.unroute("**/api/v3/query_sql")
+
+
 def test_write_shows_the_rejected_lines(page, sensors):
     sign_in(page, sensors)
     page.get_by_role("link", name="Write").click()
