@@ -252,7 +252,11 @@ export async function triggerPage(main, ctx) {
         ['Plugin', d.plugin_filename], ['State', d.disabled ? 'disabled' : 'enabled'],
         ['On error', d.error_behavior], ['Async', String(d.run_async)],
         ['Runs', s.runs ?? 0], ['Errors', s.errors ?? 0], ['Mean run', ms(s.mean_duration_ms)],
-        ['p99 run', ms(s.p99_duration_ms)], ['Last run', clock(s.last_run_time) || '—']]
+        ['p99 run', ms(s.p99_duration_ms)], ['Last run', clock(s.last_run_time) || '—'],
+        ['p50 / p99 activation', `${ms(s.p50_activation_ms)} / ${ms(s.p99_activation_ms)}`],
+        ['Lagging', s.lagging ? 'yes' : 'no'], ['Skipped fires', s.skipped_fires ?? 0],
+        ['Skipped flushes', s.skipped_flushes ?? 0], ['Redelivered', s.redelivered_flushes ?? 0],
+        ['Worker restarts', s.worker_restarts ?? 0]]
         .map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, String(v))))));
     show(argsSlot, h('h2', {}, 'Arguments'),
       args.length ? simpleTable([{ key: 'argument_key', label: 'Name' },
