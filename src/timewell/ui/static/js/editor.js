@@ -55,6 +55,12 @@ export function codeEditor({ label, value = '', language = 'sql', rows = 8, onRu
   input.value = value;
   const render = () => {
     copy.replaceChildren(...highlight(input.value, lang), '\n');
+    // grown to fit, the textarea never shows a scroll bar, which would wrap its lines
+    // narrower than the copy's
+    if (input.isConnected) {
+      input.style.height = 'auto';
+      input.style.height = `${input.scrollHeight + 2}px`;
+    }
     copy.scrollTop = input.scrollTop;
     copy.scrollLeft = input.scrollLeft;
   };
@@ -70,6 +76,7 @@ export function codeEditor({ label, value = '', language = 'sql', rows = 8, onRu
     }
   });
   render();
+  requestAnimationFrame(render);
   return {
     el: h('div', { class: 'editor' }, copy, input),
     input,
