@@ -49,6 +49,7 @@ class Settings:
     plugin_repo: str | None = None  # None: the public influxdb3_plugins repository
     package_manager: str | None = None  # uv | pip | disabled; None: uv when available
     without_auth: bool = False
+    disable_ui: bool = False  # no web console at /ui/
     disable_authz: frozenset[str] = frozenset()  # of health, ping, metrics
     admin_token_file: Path | None = None
     max_query_result_bytes: int = 100 * 1024 * 1024

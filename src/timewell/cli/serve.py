@@ -46,6 +46,8 @@ def _env(name: str, *aliases: str) -> list[str]:
                    "wins.")
 @click.option("--without-auth", is_flag=True, envvar=_env("WITHOUT_AUTH", "START_WITHOUT_AUTH"),
               help="Accept requests without a token (local experiments only).")
+@click.option("--disable-ui", is_flag=True, envvar=_env("DISABLE_UI"),
+              help="Do not serve the web console at /ui/.")
 @click.option("--buffer-mem-limit", default=None, envvar=_env("BUFFER_MEM_LIMIT"),
               help="Refuse writes (503, Retry-After) while this much written data waits in "
                    "memory for a snapshot (e.g. 10%, 2GiB); default: twice "
@@ -60,7 +62,8 @@ def _env(name: str, *aliases: str) -> list[str]:
 @plugin_environment_options
 def serve(data_dir: Path, node_id: str, http_bind: str, object_store: str,
           wal_flush_interval: str, max_http_request_size: int, plugin_dir: Path | None,
-          plugin_timeout: str | None, without_auth: bool, buffer_mem_limit: str | None,
+          plugin_timeout: str | None, without_auth: bool, disable_ui: bool,
+          buffer_mem_limit: str | None,
           flight_bind: str | None, log_level: str, security: dict, plugin_environment: dict,
           **storage_flags) -> None:
     """Run the timewell server."""
@@ -92,7 +95,7 @@ def serve(data_dir: Path, node_id: str, http_bind: str, object_store: str,
         object_store=object_store, wal_flush_interval_s=interval_ns / 1e9,
         max_http_request_size=max_http_request_size, plugin_dir=plugin_dir,
         plugin_timeout_s=timeout_s,
-        without_auth=without_auth, buffer_mem_limit_bytes=buffer_limit,
+        without_auth=without_auth, disable_ui=disable_ui, buffer_mem_limit_bytes=buffer_limit,
         flight_bind=flight_bind, log_level=log_level,
         storage=storage_settings(**storage_flags), **security, **plugin_environment,
     )

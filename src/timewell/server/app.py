@@ -19,6 +19,7 @@ from timewell.server import (
     plugin_routes,
     query_routes,
     token_routes,
+    ui_routes,
     write_routes,
 )
 from timewell.server.auth import OPENABLE_PATHS, AuthMiddleware
@@ -50,6 +51,8 @@ def build_app(node: Node) -> Starlette:
         *token_routes.routes(node),
         *metrics_routes(metrics),
     ]
+    if not node.settings.disable_ui:
+        routes += ui_routes.routes(auth_required=not node.settings.without_auth)
     return Starlette(
         routes=routes,
         middleware=[
@@ -58,6 +61,8 @@ def build_app(node: Node) -> Starlette:
                 AuthMiddleware, tokens=None if node.settings.without_auth else node.tokens,
                 is_public_request=node.engine.is_public_request,
                 open_paths=frozenset(OPENABLE_PATHS[n] for n in node.settings.disable_authz),
+                is_console_request=None if node.settings.disable_ui
+                else ui_routes.is_console_request,
             ),
         ],
         exception_handlers={

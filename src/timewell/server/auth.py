@@ -1,11 +1,12 @@
 """The one place requests are authenticated: an ASGI middleware in front of every route.
 
 Every path needs a valid token except the first admin token's creation, the endpoints opened
-with `--disable-authz`, and request triggers created public. A refused request gets `401` (no
-or bad token) or `403` (a token that may not do this) with an empty body, or `400` with
-upstream's JSON error when the `Authorization` header is not `<Bearer|Token|Basic> <token>`,
-before any route runs and before its body is read. The `Authorization` header is removed once
-checked, so nothing downstream (plugins, logs) ever sees it.
+with `--disable-authz`, request triggers created public, and the web console's own files
+(which fetch nothing without a token). A refused request gets `401` (no or bad token) or `403`
+(a token that may not do this) with an empty body, or `400` with upstream's JSON error when the
+`Authorization` header is not `<Bearer|Token|Basic> <token>`, before any route runs and before
+its body is read. The `Authorization` header is removed once checked, so nothing downstream
+(plugins, logs) ever sees it.
 """
 
 from __future__ import annotations
@@ -44,13 +45,17 @@ class MalformedAuthorization(ValueError):
 class AuthMiddleware:
     def __init__(self, app: ASGIApp, tokens: Tokens | None,
                  is_public_request: Callable[[str], bool],
-                 open_paths: frozenset[str] = frozenset()) -> None:
+                 open_paths: frozenset[str] = frozenset(),
+                 is_console_request: Callable[[Scope], bool] | None = None) -> None:
         """`tokens` None: auth is off (`--without-auth`). `is_public_request(path)` says
-        whether `/api/v3/engine/<path>` is served by a trigger created public."""
+        whether `/api/v3/engine/<path>` is served by a trigger created public. `open_paths`
+        and the requests `is_console_request` accepts (the web console's files) need no
+        token."""
         self.app = app
         self._tokens = tokens
         self._is_public_request = is_public_request
         self._open_paths = open_paths
+        self._is_console_request = is_console_request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,6 +69,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         if (path == BOOTSTRAP_PATH or path in self._open_paths
+                or (self._is_console_request is not None and self._is_console_request(scope))
                 or (path.startswith(ENGINE_PREFIX)
                     and self._is_public_request(path[len(ENGINE_PREFIX):]))):
             await self.app(_without_authorization(scope), receive, send)
