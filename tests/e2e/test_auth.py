@@ -114,8 +114,8 @@ def test_every_endpoint_refuses_a_malformed_authorization_header_with_400(auth):
         "basic without password": "Basic " + base64.b64encode(auth.admin.encode()).decode(),
     }
     for method, path in endpoints():
-        if path == BOOTSTRAP:
-            continue
+        if path == BOOTSTRAP or is_console_request({"path": path, "headers": []}):
+            continue  # open by design: the bootstrap, the web console's own files
         for what, value in malformed.items():
             response = httpx.request(method, f"{auth.url}{path}",
                                      headers={"Authorization": value}, content=b"m f=1",
