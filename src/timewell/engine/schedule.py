@@ -88,32 +88,42 @@ async def _missed_fires(runner: TriggerRunner, spec: EveryTrigger | CronTrigger,
                         stats: EngineStats, log: EngineLog, downtime: Downtime,
                         save_fire: Callable[[dt.datetime], Awaitable[None]]) -> dt.datetime:
     """Run or skip the fire times missed; the moment up to which they were handled (the
-    schedule goes on with the first fire after it, even if catching up took a while)."""
-    keep = downtime.max_catch_up if downtime.policy == "catch_up" else 0
-    missed: deque[dt.datetime] = deque(maxlen=keep or None)
-    count = 0
-    now = utc_now()
-    fire = spec.next_fire(downtime.last_fire)
-    while fire <= now and count < _COUNT_LIMIT:
-        count += 1
-        if keep:
-            missed.append(fire)
-        fire = spec.next_fire(fire)
-    if not count:
-        return now
-    to_run = list(missed) if keep else []
-    skipped = count - len(to_run)
-    if skipped:
-        stats.add(runner.database_name, runner.name, "skipped_fires", skipped)
-    log.add(runner.database_name, runner.name, "WARN" if skipped else "INFO",
-            f"{count} fire times were missed since {downtime.last_fire} (server down): "
-            f"running {len(to_run)} now (missed_fires={downtime.policy}), skipping {skipped}")
-    for fire in to_run:
-        await runner.run(_schedule_invocation(fire, runner.definition.trigger_arguments))
-        if runner.stopped:
-            break
-        await save_fire(fire)
-    return now
+    schedule goes on with the first fire after it). With catch_up, fire times that came due
+    while catching up are caught up too, so a slow catch-up skips none of them."""
+    budget = downtime.max_catch_up if downtime.policy == "catch_up" else 0  # runs in all
+    last, now = downtime.last_fire, utc_now()
+    first_pass = True
+    while True:
+        keep = budget
+        missed: deque[dt.datetime] = deque(maxlen=keep or None)
+        count = 0
+        fire = spec.next_fire(last)
+        while fire <= now and count < _COUNT_LIMIT:
+            count += 1
+            if keep:
+                missed.append(fire)
+            fire = spec.next_fire(fire)
+        if not count:
+            return now
+        to_run = list(missed) if keep else []
+        skipped = count - len(to_run)
+        if skipped:
+            stats.add(runner.database_name, runner.name, "skipped_fires", skipped)
+        if first_pass:
+            log.add(runner.database_name, runner.name, "WARN" if skipped else "INFO",
+                    f"{count} fire times were missed since {downtime.last_fire} (server "
+                    f"down): running {len(to_run)} now (missed_fires={downtime.policy}), "
+                    f"skipping {skipped}")
+        first_pass = False
+        for fire in to_run:
+            await runner.run(_schedule_invocation(fire, runner.definition.trigger_arguments))
+            if runner.stopped:
+                return now
+            await save_fire(fire)
+        budget -= len(to_run)
+        if not to_run or budget <= 0:
+            return now
+        last, now = to_run[-1], utc_now()
 
 
 async def _fire_on_schedule(runner: TriggerRunner, spec: EveryTrigger | CronTrigger,
