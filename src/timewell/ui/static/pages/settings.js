@@ -18,7 +18,8 @@ export async function settingsPage(main, ctx) {
     h('dl', { class: 'info', 'data-testid': 'server-info' },
       [['Server', location.origin], ['Version', info.version], ['Node', info.node_id],
         ['Started', info.started_at && `${info.started_at.replace('T', ' ')} (up ${uptime(info.uptime_s)})`],
-        ['Object store', store && `${store.kind}: ${store.location}`],
+        ['Object store', store && (store.location.startsWith(store.kind) ? store.location
+          : `${store.kind}: ${store.location}`)],
         ['Plugin directory', info.plugin_dir ?? (info.error ? null : 'none (--plugin-dir)')],
         ['Package manager', info.package_manager],
         ['Authentication', session.authRequired ? 'tokens' : 'off (--without-auth)'],
