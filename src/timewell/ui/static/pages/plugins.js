@@ -79,12 +79,15 @@ export async function pluginsPage(main, ctx) {
     const [listing, used, triggers] = await Promise.all([pluginDirectory(), db
       ? sql(db, 'SELECT * FROM system.plugin_files ORDER BY file_name').catch(() => []) : [],
     db ? sql(db, 'SELECT * FROM system.processing_engine_triggers').catch(() => []) : []]);
-    const usedBy = new Map(used.map((f) => [f.file_name, f]));
+    // a package plugin is named by its directory, with or without a trailing /
+    const usedBy = new Map(used.map((f) => [f.file_name.replace(/\/$/, ''), f]));
     const files = listing.files.map((f) => {
       const user = usedBy.get(f.plugin_name) || usedBy.get(f.plugin_name.replace(/\/__init__\.py$/, ''));
       return { ...f, triggers: user?.triggers || '' };
     });
-    const repository = used.filter((f) => f.file_name.startsWith('gh:'));
+    // one row per trigger in system.plugin_files: one per plugin and version here
+    const repository = [...new Map(used.filter((f) => f.file_name.startsWith('gh:'))
+      .map((f) => [`${f.file_name} ${f.version}`, f])).values()];
     const schedules = triggers.filter((t) => kindOf(t.trigger_specification) === 'schedule' && !t.disabled);
     show(listSlot, h('h2', {}, 'Plugin files'),
       listing.error ? errorBox(listing.error) : null,
