@@ -3,6 +3,7 @@ running a schedule trigger once, now, for real."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 
 import pytest
@@ -95,3 +96,27 @@ def process_request(influxdb3_local, query_parameters, request_headers, request_
         assert response.status_code == status, (params, response.text)
         assert words in response.json()["error"], (params, response.text)
     assert engine.stats("off").get("runs", 0) == 0
+
+
+@pytest.mark.parametrize("isolation", ["process", "thread"])
+def test_run_now_waits_for_the_run_in_progress_without_run_async(make_server, tmp_path,
+                                                                 isolation):
+    plugin_dir = tmp_path / "plugins"
+    plugin_dir.mkdir()
+    engine = Engine(make_server("--plugin-dir", str(plugin_dir), "--plugin-isolation",
+                                isolation), plugin_dir)
+    engine.plugin("slow.py", """
+import time
+
+def process_scheduled_call(influxdb3_local, call_time, args):
+    influxdb3_local.info("begin")
+    time.sleep(0.5)
+    influxdb3_local.info("end")
+""")
+    engine.create("slow", "every:1h", "slow.py")
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda _: engine.http.post(
+            RUN_URL, params={"db": "test", "trigger_name": "slow"}), range(3)))
+    assert all(a.status_code == 200 and a.json()["error"] is None for a in answers)
+    lines = [line for line in engine.logs("slow") if line.endswith(("begin", "end"))]
+    assert lines == ["INFO: begin", "INFO: end"] * 3, lines
