@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 class Node:
     def __init__(self, settings: Settings, *, store: ObjectStore | None = None) -> None:
         self.settings = settings
+        self.started_at_ns = time.time_ns()  # reset by start()
+        self._started = time.monotonic()
         self.store = store or _object_store(settings)  # tests inject one (power cuts)
         prefix = settings.node_id
         self.catalog = Catalog.load(CatalogLog(self.store, prefix))
@@ -98,6 +100,7 @@ class Node:
         self.query.memory_pool_bytes = settings.exec_mem_pool_bytes
 
     async def start(self) -> None:
+        self.started_at_ns, self._started = time.time_ns(), time.monotonic()
         started = time.perf_counter()
         orphans = await asyncio.to_thread(self.maintenance.remove_orphan_files)
         replayed = self.wal.replay(self.index.wal_through)
@@ -114,6 +117,10 @@ class Node:
                  "replayed, %d orphaned files removed", self.settings.node_id,
                  self.store.description, time.perf_counter() - started,
                  len(self.index.paths()), replayed, orphans)
+
+    @property
+    def uptime_s(self) -> float:
+        return time.monotonic() - self._started
 
     async def stop(self) -> None:
         await self.maintenance.stop()

@@ -151,6 +151,17 @@ def test_enable_and_disable(cli):
         "enable", "trigger", "nope", "-d", db)
 
 
+def test_run_a_schedule_trigger_now(cli):
+    db = cli.database("running_now")
+    cli.trigger(db, "hourly", "every:1h", "dry.py")
+    out = cli.ok("run", "trigger", "hourly", "-d", db)
+    assert re.fullmatch(r"Trigger hourly ran at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n", out), out
+    assert cli.runs(db, "hourly") == 1
+    assert len(cli.server.rows("SELECT at FROM beat", db=db)) == 1
+    cli.trigger(db, "off", "every:1h", "dry.py", disabled=True)
+    assert "is disabled: enable it first" in cli.fails("run", "trigger", "off", "-d", db)
+
+
 def test_delete_needs_force_while_enabled(cli):
     db = cli.database("deleting")
     cli.trigger(db, "on", "table:cpu", "counter.py")

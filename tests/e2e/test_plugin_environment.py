@@ -15,6 +15,7 @@ from tests.e2e.test_engine import TRIGGER_URL
 
 INSTALL_URL = "/api/v3/configure/plugin_environment/install_packages"
 REQUIREMENTS_URL = "/api/v3/configure/plugin_environment/install_requirements"
+PACKAGES_URL = "/api/v3/configure/plugin_environment/packages"
 
 IMPORTING_PLUGIN = """
 def process_request(influxdb3_local, query_parameters, request_headers, request_body, args):
@@ -151,6 +152,17 @@ def test_upgrade_replaces_the_installed_version(plugin_server):
     assert response.json()["installed"] == ["twpkg-alpha==2.0"]
     # a module already imported stays as it is: this one was not imported before
     assert http.get("/api/v3/engine/imp", params={"module": "twpkg_alpha"}).json()["value"] == 20
+
+
+def test_packages_lists_what_the_plugin_environment_holds(plugin_server):
+    _, http = plugin_server("--package-manager", "pip")
+    empty = http.get(PACKAGES_URL)
+    assert empty.status_code == 200, empty.text
+    assert empty.json() == {"package_manager": "pip", "packages": []}
+    assert http.post(INSTALL_URL, json={"packages": ["twpkg-with-dep"]}).status_code == 200
+    # orjson is the server's own: never in the plugin environment
+    assert http.get(PACKAGES_URL).json()["packages"] == [
+        {"name": "twpkg-beta", "version": "1.0"}, {"name": "twpkg-with-dep", "version": "1.0"}]
 
 
 def test_install_requirements_from_the_server_or_the_request(plugin_server):

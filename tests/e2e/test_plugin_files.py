@@ -202,3 +202,63 @@ def test_without_a_plugin_directory_uploads_are_refused(make_server):
                                                      "content": "x = 1\n"})
     assert response.status_code == 400
     assert "--plugin-dir" in response.json()["error"]
+
+
+def test_list_and_read_back_every_file_of_the_plugin_directory(files_server):
+    http, root = files_server.http, files_server.plugin_dir
+    assert http.post(FILES_URL, json={"plugin_name": "team/hello.py",
+                                      "content": PLUGIN.format(version="v1")}).status_code == 200
+    (root / "notes.txt").write_text("not used by any trigger\n")
+    (root / ".hidden.py").write_text("x = 1\n")
+    (root / "team" / "__pycache__").mkdir()
+    (root / "team" / "__pycache__" / "hello.cpython.pyc").write_bytes(b"\0")
+    (root / "outside.py").symlink_to(root.parent / "elsewhere.py")
+    (root.parent / "elsewhere.py").write_text("secret = 1\n")
+
+    listing = http.get(FILES_URL)
+    assert listing.status_code == 200, listing.text
+    body = listing.json()
+    assert body["plugin_dir"] == str(root.resolve()) and body["truncated"] is False
+    assert [f["plugin_name"] for f in body["files"]] == ["notes.txt", "team/hello.py"]
+    hello = body["files"][1]
+    assert hello["size_bytes"] == len(PLUGIN.format(version="v1").encode())
+    assert hello["modified"].endswith("Z")
+
+    read = http.get(FILES_URL, params={"plugin_name": "team/hello.py"})
+    assert read.status_code == 200, read.text
+    assert read.json()["content"] == PLUGIN.format(version="v1")
+    assert read.json()["version"] == http.post(FILES_URL, json={
+        "plugin_name": "team/hello.py", "content": PLUGIN.format(version="v1")}).json()["version"]
+    assert http.get(FILES_URL, params={"plugin_name": "notes.txt"}).json()["content"] == (
+        "not used by any trigger\n")
+
+
+@pytest.mark.parametrize("name, status, words", [
+    ("../elsewhere.py", 400, "may not contain '..'"),
+    ("team/../../elsewhere.py", 400, "may not contain '..'"),
+    ("/etc/passwd", 400, "outside the plugin directory"),
+    ("outside.py", 400, "leads outside the plugin directory"),
+    ("team", 400, "is a directory"),
+    ("missing.py", 404, "GET /api/v3/plugins/files lists"),
+    ("team/hello.py/inner.py", 404, "not found"),
+    ("binary.bin", 400, "not a UTF-8 text file"),
+])
+def test_reading_a_file_refuses_what_is_not_a_plugin_file(files_server, name, status, words):
+    http, root = files_server.http, files_server.plugin_dir
+    (root / "team").mkdir()
+    (root / "team" / "hello.py").write_text("x = 1\n")
+    (root / "binary.bin").write_bytes(b"\xff\xfe\x00")
+    (root.parent / "elsewhere.py").write_text("secret = 1\n")
+    (root / "outside.py").symlink_to(root.parent / "elsewhere.py")
+    response = http.get(FILES_URL, params={"plugin_name": name})
+    assert response.status_code == status, response.text
+    assert words in response.json()["error"]
+    assert "secret" not in response.text
+
+
+def test_without_a_plugin_directory_the_list_is_empty_and_reading_says_why(make_server):
+    http = make_server().client()
+    assert http.get(FILES_URL).json() == {"plugin_dir": None, "files": [], "truncated": False}
+    response = http.get(FILES_URL, params={"plugin_name": "a.py"})
+    assert response.status_code == 400
+    assert "--plugin-dir" in response.json()["error"]

@@ -1,12 +1,13 @@
-"""Plugin files written over the API stay inside the plugin directory."""
+"""Plugin files listed, read and written over the API stay inside the plugin directory."""
 
 from __future__ import annotations
 
 import pytest
 
+from timewell.engine import files as files_module
 from timewell.engine.files import PluginFiles, _exchange
 from timewell.engine.plugins import PluginDirectory
-from timewell.errors import InvalidRequest
+from timewell.errors import InvalidRequest, NotFound
 
 
 @pytest.fixture
@@ -28,6 +29,42 @@ def test_write_refuses(files, name):
     (files.plugins.root / "a").mkdir()
     with pytest.raises(InvalidRequest):
         files.write(name, "x = 1\n")
+
+
+def test_listing_leaves_out_hidden_compiled_and_escaping_files(files, tmp_path):
+    root = files.plugins.root
+    files.write("b.py", "x = 1\n")
+    files.write("pkg/__init__.py", "y = 2\n")
+    (root / ".b.py.1234.tmp").write_text("partial")
+    (root / ".git").mkdir()
+    (root / ".git" / "HEAD").write_text("ref")
+    (root / "pkg" / "__pycache__").mkdir()
+    (root / "pkg" / "__pycache__" / "x.pyc").write_bytes(b"\0")
+    (tmp_path / "secret.py").write_text("s = 1\n")
+    (root / "link.py").symlink_to(tmp_path / "secret.py")
+    (root / "inner.py").symlink_to(root / "b.py")
+    listed, truncated = files.listing()
+    assert [f["plugin_name"] for f in listed] == ["b.py", "inner.py", "pkg/__init__.py"]
+    assert listed[0]["size_bytes"] == 6 and not truncated
+
+
+def test_listing_stops_at_the_limit(files, monkeypatch):
+    monkeypatch.setattr(files_module, "LIST_LIMIT", 2)
+    for name in "abc":
+        files.write(f"{name}.py", "")
+    listed, truncated = files.listing()
+    assert [f["plugin_name"] for f in listed] == ["a.py", "b.py"] and truncated
+
+
+def test_read(files):
+    files.write("a/b.py", "x = 1\n")
+    content, stat = files.read("a/b.py")
+    assert content == "x = 1\n" and stat.st_size == 6
+    with pytest.raises(NotFound):
+        files.read("a/c.py")
+    for bad in ("../x.py", "/etc/passwd", "a", ""):
+        with pytest.raises(InvalidRequest):
+            files.read(bad)
 
 
 def test_replace_directory(files):

@@ -126,6 +126,28 @@ _trigger_command(admin.delete, "deleted", "", "DELETE", "force",
                  "Delete even if the trigger is enabled.")
 
 
+@click.group()
+def run() -> None:
+    """Run a schedule trigger now (timewell)."""
+
+
+@run.command("trigger")
+@database_option
+@host_option
+@token_option
+@click.argument("trigger_name")
+def run_trigger(database: str, host: str, token: str | None, trigger_name: str) -> None:
+    """Run the enabled schedule trigger TRIGGER_NAME once, now, as its schedule would (its
+    cache, stats and log; its writes are written)."""
+    result = Server(host, token).request("POST", TRIGGER_URL + "/run", params={
+        "db": database, "trigger_name": trigger_name}).json()
+    if result.get("error"):
+        click.echo(f"Trigger {trigger_name} ran at {result['call_time']} and failed: "
+                   f"{result['error']}", err=True)
+        raise SystemExit(1)
+    click.echo(f"Trigger {trigger_name} ran at {result['call_time']}")
+
+
 @admin.show.command("triggers")
 @database_option
 @host_option

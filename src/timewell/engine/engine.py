@@ -41,6 +41,7 @@ from timewell.engine.schedule import (
     MISSED_FIRES,
     Downtime,
     FireRecorder,
+    run_now_invocation,
     run_schedule,
     utc_now,
 )
@@ -372,6 +373,28 @@ class ProcessingEngine:
         """A trigger and where its code lies in the plugin directory (for replacing it)."""
         trigger = self._trigger(database, name)
         return trigger, self.sources.replaceable_path(trigger)
+
+    async def run_trigger_now(self, database: str, name: str) -> dict:
+        """Run an enabled schedule trigger once, now, as its schedule would (its execution,
+        cache, arguments, timeout, error behaviour and stats); the schedule goes on as
+        before. Returns the call time and the run's error, if any."""
+        trigger = self._trigger(database, name)
+        spec = parse_trigger_spec(trigger.trigger_specification)
+        if not isinstance(spec, EveryTrigger | CronTrigger):
+            raise InvalidRequest(
+                f"trigger '{name}' is a {trigger_kind(spec)} trigger: only schedule triggers "
+                "(every:, cron:) run on demand; dry-run a write plugin with POST "
+                "/api/v3/plugin_test/wal, call a request trigger at /api/v3/engine/<path>")
+        runner = self._runners.get((database, name))
+        if runner is None:
+            raise InvalidRequest(
+                f"trigger '{name}' is disabled: enable it first (POST "
+                "/api/v3/configure/processing_engine_trigger/enable), or dry-run its plugin "
+                "with POST /api/v3/plugin_test/schedule")
+        invocation = run_now_invocation(runner.definition.trigger_arguments)
+        outcome = await runner.run_guarded(invocation)
+        return {"trigger_name": name, "call_time": invocation.event.call_time.isoformat() + "Z",
+                "error": outcome.error}
 
     async def disable_trigger(self, database: str, name: str) -> None:
         trigger = self._trigger(database, name)

@@ -1,19 +1,23 @@
-"""Writing plugin code over the API: one file at a time, or a whole package directory swapped
-in at once. Every path is checked to stay inside the plugin directory."""
+"""Plugin code over the API: listing the plugin directory, reading a file back, writing one
+file at a time, or a whole package directory swapped in at once. Every path is checked to stay
+inside the plugin directory."""
 
 from __future__ import annotations
 
 import ctypes
+import datetime as dt
 import os
 import shutil
 import uuid
 from pathlib import Path, PurePosixPath
 
 from timewell.engine.plugins import PluginDirectory
-from timewell.errors import InvalidRequest
+from timewell.errors import InvalidRequest, NotFound
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
+LIST_LIMIT = 10_000  # files listed at most
+READ_LIMIT = 10 * 1024 * 1024  # bytes of one file sent back at most
 
 
 class PluginFiles:
@@ -35,6 +39,54 @@ class PluginFiles:
         finally:
             tmp.unlink(missing_ok=True)
         return path
+
+    def listing(self) -> tuple[list[dict], bool]:
+        """Every file under the plugin directory (relative path, size, modified time), in
+        path order, leaving out hidden files and directories, `__pycache__`, and symlinks
+        leading outside; and whether the list was cut at LIST_LIMIT."""
+        root = self.plugins.root
+        found: list[dict] = []
+        if root is None or not root.is_dir():
+            return found, False
+        for folder, subfolders, names in os.walk(root):
+            subfolders[:] = sorted(d for d in subfolders
+                                   if not d.startswith(".") and d != "__pycache__")
+            for name in sorted(names):
+                if name.startswith("."):
+                    continue
+                relative = (Path(folder) / name).relative_to(root).as_posix()
+                try:
+                    path = self.plugins.target(relative)
+                    stat = path.stat()
+                except (InvalidRequest, OSError):
+                    continue  # a symlink leading outside, or gone meanwhile
+                if not path.is_file():
+                    continue
+                if len(found) == LIST_LIMIT:
+                    return found, True
+                found.append({"plugin_name": relative, "size_bytes": stat.st_size,
+                              "modified": listed_time(stat.st_mtime_ns)})
+        return found, False
+
+    def read(self, filename: str) -> tuple[str, os.stat_result]:
+        """The text of `filename` (relative to the plugin directory) and its stat."""
+        path = self.plugins.target(filename)
+        if path == self.plugins.root or path.is_dir():
+            raise InvalidRequest(f"'{filename}' is a directory, not a file: GET "
+                                 "/api/v3/plugins/files lists the files in it")
+        try:
+            stat = path.stat()
+            if stat.st_size > READ_LIMIT:
+                raise InvalidRequest(f"'{filename}' has {stat.st_size} bytes, more than the "
+                                     f"{READ_LIMIT} sent back")
+            data = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFound(f"plugin file '{filename}' not found in the plugin directory: GET "
+                           "/api/v3/plugins/files lists the files there") from None
+        try:
+            return data.decode("utf-8"), stat
+        except UnicodeDecodeError:
+            raise InvalidRequest(f"'{filename}' is not a UTF-8 text file") from None
 
     def replace_directory(self, directory: Path, files: list[tuple[str, str]]) -> None:
         """Make `directory` hold exactly `files` (relative path, content), switched in with one
@@ -70,6 +122,10 @@ class PluginFiles:
                 shutil.rmtree(old, ignore_errors=True)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def listed_time(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _relative(name: str) -> PurePosixPath:

@@ -48,6 +48,7 @@ class TriggerRunner:
         self._disable = disable
         self._async_slots = async_slots  # --async-trigger-concurrency-limit, server-wide
         self._overlap = asyncio.Semaphore(ASYNC_LIMIT)
+        self._serial = asyncio.Lock()  # without run_async: one run at a time, run now included
         self._tasks: set[asyncio.Task] = set()
         self._stopped = False
 
@@ -97,7 +98,14 @@ class TriggerRunner:
         task.add_done_callback(self._tasks.discard)
 
     async def run(self, invocation: Invocation) -> RunOutcome:
-        """Run with the trigger's error behavior (log, retry, disable)."""
+        """Run with the trigger's error behavior (log, retry, disable); without run_async,
+        after the trigger's run in progress, if any (a run now beside its schedule)."""
+        if self.definition.run_async:
+            return await self._run_with_error_behavior(invocation)
+        async with self._serial:
+            return await self._run_with_error_behavior(invocation)
+
+    async def _run_with_error_behavior(self, invocation: Invocation) -> RunOutcome:
         attempt = 0
         while True:
             outcome = await self.run_once(invocation)

@@ -159,6 +159,13 @@ def _schedule_invocation(fire: dt.datetime, arguments: dict | None) -> Invocatio
                       f"scheduled call at {call_time}")
 
 
+def run_now_invocation(arguments: dict | None) -> Invocation:
+    """A schedule trigger's run asked for by hand (run now): its call time is now."""
+    call_time = utc_now().replace(microsecond=0)
+    return Invocation("process_scheduled_call", ScheduledCall(call_time), arguments,
+                      f"call at {call_time} (run now)")
+
+
 def utc_now() -> dt.datetime:
     """Now, as a naive UTC datetime (what schedules and plugins see)."""
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -16,6 +16,7 @@ from timewell.server import (
     engine_routes,
     health_routes,
     influxql_routes,
+    info_routes,
     plugin_routes,
     query_routes,
     token_routes,
@@ -48,6 +49,7 @@ def build_app(node: Node) -> Starlette:
         *engine_routes.routes(node),
         *plugin_routes.routes(node),
         *health_routes.routes(),
+        *info_routes.routes(node),
         *token_routes.routes(node),
         *metrics_routes(metrics),
     ]

@@ -94,6 +94,11 @@ def routes(node: Node) -> list[Route]:
         await engine.disable_trigger(database, name)
         return Response(status_code=200)
 
+    async def run_trigger(request: Request) -> Response:
+        """timewell: run a schedule trigger once, now, for real."""
+        database, name, _ = await trigger_target(request)
+        return JSONResponse(await engine.run_trigger_now(database, name))
+
     async def engine_request(request: Request) -> Response:
         body = await read_body(request, limit)
         response = await engine.handle_request(
@@ -122,6 +127,7 @@ def routes(node: Node) -> list[Route]:
         Route(base, update_trigger, methods=["PUT"]),
         Route(f"{base}/enable", enable_trigger, methods=["POST"]),
         Route(f"{base}/disable", disable_trigger, methods=["POST"]),
+        Route(f"{base}/run", run_trigger, methods=["POST"]),
         Route("/api/v3/engine/{path:path}", engine_request, methods=["GET", "POST"]),
         Route("/api/v3/plugin_test/wal", test_wal, methods=["POST"]),
         Route("/api/v3/plugin_test/schedule", test_schedule, methods=["POST"]),

@@ -1,4 +1,5 @@
-"""Plugin code and packages: the plugin file API and the plugin environment's installs."""
+"""Plugin code and packages: the plugin file API (list, read, upload, replace) and the plugin
+environment (list, install)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from timewell.engine.environment import PackageManagerDisabled
+from timewell.engine.files import listed_time
 from timewell.engine.repository import content_version
 from timewell.errors import InvalidRequest
 from timewell.node import Node
@@ -41,6 +43,28 @@ def routes(node: Node) -> list[Route]:
             path = Path(folder) / "requirements.txt"
             path.write_text(text)
             return await _installing(engine.environment.install(requirements=path))
+
+    async def list_packages(request: Request) -> Response:
+        """timewell: the distributions installed in the plugin environment."""
+        installed = await run_in_threadpool(engine.environment.installed)
+        return JSONResponse({
+            "package_manager": engine.environment.manager,
+            "packages": [{"name": name, "version": version}
+                         for name, version in sorted(installed.items())]})
+
+    async def get_files(request: Request) -> Response:
+        """timewell: the plugin directory's files, or (`plugin_name`) one file's text."""
+        name = request.query_params.get("plugin_name")
+        if name is not None:
+            content, stat = await run_in_threadpool(engine.files.read, name)
+            return JSONResponse({"plugin_name": name, "content": content,
+                                 "version": content_version(content.encode()),
+                                 "size_bytes": stat.st_size,
+                                 "modified": listed_time(stat.st_mtime_ns)})
+        files, truncated = await run_in_threadpool(engine.files.listing)
+        root = engine.plugins.root
+        return JSONResponse({"plugin_dir": str(root) if root is not None else None,
+                             "files": files, "truncated": truncated})
 
     async def upload_file(request: Request) -> Response:
         data = await read_json_object(request, limit)
@@ -86,6 +110,8 @@ def routes(node: Node) -> list[Route]:
     return [
         Route(f"{environment}/install_packages", install_packages, methods=["POST"]),
         Route(f"{environment}/install_requirements", install_requirements, methods=["POST"]),
+        Route(f"{environment}/packages", list_packages, methods=["GET"]),
+        Route("/api/v3/plugins/files", get_files, methods=["GET"]),
         Route("/api/v3/plugins/files", upload_file, methods=["POST"]),
         Route("/api/v3/plugins/files", replace_file, methods=["PUT"]),
         Route("/api/v3/plugins/directory", replace_directory, methods=["PUT"]),

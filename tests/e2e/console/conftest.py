@@ -81,14 +81,32 @@ class BrowserProblems(list):
         page.on("response", lambda r: self.append(f"404: {r.url}") if r.status == 404 else None)
 
 
+# In screenshots, the test run's temporary directory (shown as the plugin directory and the
+# object store) reads as this.
+SHOWN_ROOT = "/srv"
+
+REDACT = """([prefix, shown]) => {
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (node.data.includes(prefix)) node.data = node.data.replaceAll(prefix, shown);
+  }
+}"""
+
+
 @pytest.fixture
-def page(browser, request, screenshots):
+def page(browser, request, screenshots, tmp_path_factory):
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.set_default_timeout(10_000)
     page = context.new_page()
     problems = BrowserProblems()
     problems.watch(page)
-    page.shot = lambda name: page.screenshot(path=str(screenshots / f"{name}.png"))
+    base = str(tmp_path_factory.getbasetemp())
+
+    def shot(name: str) -> None:
+        page.evaluate(REDACT, [base, SHOWN_ROOT])
+        page.screenshot(path=str(screenshots / f"{name}.png"))
+
+    page.shot = shot
     yield page
     page.shot(request.node.name.removeprefix("test_"))
     context.close()

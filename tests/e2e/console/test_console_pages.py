@@ -137,8 +137,13 @@ def test_explore_creates_a_database_and_shows_a_table(page, sensors):
     sign_in(page, sensors)
     page.get_by_role("link", name="Explore").click()
     page.get_by_label("New database").fill("made_in_console")
+    page.get_by_label("Retention").fill("30d")
     page.get_by_role("button", name="Create database").click()
     expect(page.get_by_role("status").filter(has_text="made_in_console created")).to_be_visible()
+    listed = page.locator("li", has=page.get_by_role("button", name="made_in_console", exact=True))
+    expect(listed.get_by_test_id("retention")).to_have_text("keeps 30d")
+    sensors_item = page.locator("li", has=page.get_by_role("button", name="sensors", exact=True))
+    expect(sensors_item.get_by_test_id("retention")).to_have_text("kept forever")
     listed = api(sensors, "GET", "/api/v3/configure/database", params={"format": "json"})
     assert {"iox::database": "made_in_console"} in listed.json()
     page.get_by_role("button", name="sensors", exact=True).click()
@@ -188,10 +193,15 @@ def test_schedule_trigger_from_a_plugin_edited_in_the_console(page, sensors):
     expect(page.locator("dl.stats")).to_contain_text(several_runs, timeout=8000)
     page.shot("trigger_page")
     page.get_by_role("link", name="← All triggers").click()
-    page.get_by_role("button", name="Disable greeter").click()
-    expect(row).to_contain_text("disabled")
     page.get_by_role("button", name="Run greeter now").click()
     expect(page.get_by_role("status").filter(has_text="greeter ran once")).to_be_visible()
+    runs = api(sensors, "POST", "/api/v3/query_sql", json={
+        "db": "sensors", "q": "SELECT log_text FROM system.processing_engine_logs "
+                              "WHERE trigger_name = 'greeter' AND log_text LIKE '%(run now)%'"})
+    assert runs.json(), "the run now ran on the server, in the trigger's log"
+    page.get_by_role("button", name="Disable greeter").click()
+    expect(row).to_contain_text("disabled")
+    expect(page.get_by_role("button", name="Run greeter now")).to_have_count(0)
     triggers = api(sensors, "POST", "/api/v3/query_sql", json={
         "db": "sensors", "q": "SELECT disabled FROM system.processing_engine_triggers "
                               "WHERE trigger_name = 'greeter'"})
@@ -225,10 +235,57 @@ def test_wal_plugin_dry_run_with_sample_data(page, sensors):
     assert "seen" not in {t["table_name"] for t in written}  # a dry run writes nothing
 
 
+def test_plugins_page_lists_opens_and_saves_any_file(page, sensors):
+    (sensors.plugins / "lib").mkdir(exist_ok=True)
+    (sensors.plugins / "lib" / "helpers.py").write_text("def double(x):\n    return 2 * x\n")
+    (sensors.plugins / "notes.txt").write_text("<b>not markup</b>\n")
+    sign_in(page, sensors)
+    page.get_by_role("link", name="Plugins").click()
+    page.get_by_role("button", name="Open notes.txt").click()
+    code = page.get_by_label("Plugin code")
+    expect(code).to_have_value("<b>not markup</b>\n")
+    page.get_by_role("button", name="Open lib/helpers.py").click()
+    expect(page.get_by_label("File name")).to_have_value("lib/helpers.py")
+    expect(code).to_have_value("def double(x):\n    return 2 * x\n")
+    page.set_viewport_size({"width": 1280, "height": 1180})  # the editor and the file list
+    page.shot("plugins_page")
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+    # Tab indents inside the editor; Esc, then Tab, moves the focus on
+    code.focus()
+    code.press("Control+End")
+    code.press("Tab")
+    code.type("pass")
+    expect(code).to_have_value("def double(x):\n    return 2 * x\n    pass")
+    code.press("Shift+Tab")
+    expect(code).to_have_value("def double(x):\n    return 2 * x\npass")
+    code.press("Escape")
+    code.press("Tab")
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") != "Plugin code"
+    assert page.evaluate("document.activeElement.tagName") != "TEXTAREA"
+
+    code.fill("def double(x):\n    return x + x\n")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status").filter(has_text="Saved lib/helpers.py")).to_be_visible()
+    saved = (sensors.plugins / "lib" / "helpers.py").read_text()
+    assert saved == "def double(x):\n    return x + x\n"
+    page.get_by_role("button", name="Open notes.txt").click()
+    page.get_by_label("File name").fill("../escape.py")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("alert")).to_contain_text("may not contain")
+    assert not (sensors.plugins.parent / "escape.py").exists()
+
+
 def test_settings_creates_shows_once_and_deletes_a_token(page, sensors):
     sign_in(page, sensors)
     page.get_by_role("link", name="Settings").click()
-    expect(page.locator("dl.info")).to_contain_text("0.1")
+    info = page.get_by_test_id("server-info")
+    expect(info).to_contain_text("0.1")
+    expect(info).to_contain_text("Nodelocal")
+    expect(info).to_contain_text("Object storefile:")
+    expect(info).to_contain_text(f"Plugin directory{sensors.plugins.resolve()}")
+    expect(info).to_contain_text(re.compile(r"Started\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ \(up \d+"))
+    expect(page.get_by_text("No packages installed yet")).to_be_visible()
     page.get_by_label("New token name").fill("grafana")
     page.get_by_label("Expires after").select_option(label="30 days")
     page.get_by_role("button", name="Create token").click()

@@ -1,6 +1,7 @@
 // A light code editor: a textarea over a highlighted copy of its text. Typing goes to the
 // textarea (so undo, selection, IME and screen readers work as usual); the copy behind it is
-// rebuilt from tokens as text spans.
+// rebuilt from tokens as text spans. Tab indents and Shift+Tab outdents; Esc then Tab (or
+// Shift+Tab) leaves the editor, as in CodeMirror.
 import { h } from './dom.js';
 
 const SQL_WORDS = new Set(`select from where group by order limit offset having as and or not
@@ -45,13 +46,44 @@ export function highlight(text, language) {
   return out;
 }
 
+let editors = 0;
+
+/** Replace the text from `from` to `to` as typing would (so Ctrl+Z undoes it). */
+function replaceText(input, from, to, text) {
+  input.setSelectionRange(from, to);
+  if (!document.execCommand?.('insertText', false, text)) {
+    input.setRangeText(text, from, to, 'end');
+    input.dispatchEvent(new Event('input'));
+  }
+}
+
+/** Tab: spaces at the cursor, or every selected line indented; Shift+Tab: outdented. */
+function indent(input, unit, outdent) {
+  const { value, selectionStart: start, selectionEnd: end } = input;
+  if (!outdent && !value.slice(start, end).includes('\n')) {
+    replaceText(input, start, end, unit);
+    return;
+  }
+  const from = value.lastIndexOf('\n', start - 1) + 1;
+  const lines = value.slice(from, end).split('\n');
+  const changed = lines.map((line) => (outdent
+    ? line.replace(new RegExp(`^ {1,${unit.length}}`), '') : unit + line)).join('\n');
+  if (changed === lines.join('\n')) return;
+  replaceText(input, from, end, changed);
+  input.setSelectionRange(from, from + changed.length);
+}
+
 export function codeEditor({ label, value = '', language = 'sql', rows = 8, onRun, onInput }) {
   let lang = language;
   const copy = h('pre', { class: 'editor-copy', 'aria-hidden': 'true' });
+  const hintId = `editor-keys-${++editors}`;
+  const hint = h('p', { class: 'editor-keys', id: hintId },
+    'Tab indents; press Esc, then Tab, to move on.');
   const input = h('textarea', {
     class: 'editor-input', spellcheck: 'false', autocapitalize: 'off', autocomplete: 'off',
-    'aria-label': label, rows,
+    'aria-label': label, rows, 'aria-describedby': hintId,
   });
+  let leaving = false; // Esc was pressed: the next Tab moves the focus on
   input.value = value;
   const render = () => {
     copy.replaceChildren(...highlight(input.value, lang), '\n');
@@ -70,15 +102,22 @@ export function codeEditor({ label, value = '', language = 'sql', rows = 8, onRu
     copy.scrollLeft = input.scrollLeft;
   });
   input.addEventListener('keydown', (event) => {
+    const wasLeaving = leaving;
+    leaving = event.key === 'Escape';
     if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
       onRun?.();
+    } else if (event.key === 'Tab' && !wasLeaving && !event.ctrlKey && !event.metaKey
+               && !event.altKey) {
+      event.preventDefault();
+      indent(input, lang === 'python' ? '    ' : '  ', event.shiftKey);
     }
   });
+  input.addEventListener('blur', () => { leaving = false; });
   render();
   requestAnimationFrame(render);
   return {
-    el: h('div', { class: 'editor' }, copy, input),
+    el: h('div', { class: 'editor-wrap' }, h('div', { class: 'editor' }, copy, input), hint),
     input,
     get value() { return input.value; },
     set value(text) { input.value = text; render(); onInput?.(text); },

@@ -33,20 +33,11 @@ export function specProblem(kind, value) {
   return '';
 }
 
-/** Run a schedule trigger's plugin once now: a dry run with its arguments, whose writes are
- * then written for real. */
+/** Run a schedule trigger once, now, on the server (its cache, stats and log as usual). */
 export async function runNow(db, trigger) {
-  const args = await sql(db, 'SELECT argument_key, argument_value FROM '
-    + `system.processing_engine_trigger_arguments WHERE trigger_name = ${literal(trigger.trigger_name)}`);
-  const input = Object.fromEntries(args.map((a) => [a.argument_key, a.argument_value]));
-  const result = await api('POST', '/api/v3/plugin_test/schedule', { json: {
-    filename: trigger.plugin_filename, database: db,
-    input_arguments: args.length ? input : undefined } });
-  for (const [target, lines] of Object.entries(result.database_writes || {})) {
-    if (lines.length) {
-      await api('POST', '/api/v3/write_lp', { params: { db: target }, body: lines.join('\n') });
-    }
-  }
+  const result = await api('POST', '/api/v3/configure/processing_engine_trigger/run',
+    { params: { db, trigger_name: trigger.trigger_name } });
+  if (result.error) throw new Error(`${trigger.trigger_name} ran and failed: ${result.error}`);
   return result;
 }
 
@@ -97,7 +88,7 @@ export async function enginePage(main, ctx) {
         '/api/v3/configure/processing_engine_trigger/disable',
         { params: { db, trigger_name: r.trigger_name } })),
       { class: 'small', 'aria-label': `Disable ${r.trigger_name}` }),
-    kindOf(r.trigger_specification) === 'schedule' ? button('Run now', () => act(
+    kindOf(r.trigger_specification) === 'schedule' && !r.disabled ? button('Run now', () => act(
       `${r.trigger_name} ran once.`, () => runNow(db, r)), { class: 'small',
       'aria-label': `Run ${r.trigger_name} now` }) : null,
     button('Delete', () => {

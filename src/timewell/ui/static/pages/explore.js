@@ -8,6 +8,13 @@ function kindOf(type) {
   return 'field';
 }
 
+/** Nanoseconds as the largest whole unit: 30d, 12h, 90m, 45s, 1500ms. */
+function duration(ns) {
+  const units = [['d', 86400e9], ['h', 3600e9], ['m', 60e9], ['s', 1e9], ['ms', 1e6]];
+  const [unit, size] = units.find(([, size]) => ns % size === 0) || ['ns', 1];
+  return `${ns / size}${unit}`;
+}
+
 export async function explorePage(main, ctx) {
   const dbSlot = h('section', { 'aria-labelledby': 'dbs-title' });
   const tableSlot = h('section', { 'aria-labelledby': 'tables-title' });
@@ -27,6 +34,10 @@ export async function explorePage(main, ctx) {
 
   async function renderDatabases() {
     const names = await ctx.refreshDatabases();
+    // system.databases (any database answers it) has the retention periods
+    const retentions = new Map(names.length ? (await sql(names[0], 'SELECT database_name, '
+      + 'retention_period_ns FROM system.databases WHERE NOT deleted').catch(() => []))
+      .map((r) => [r.database_name, r.retention_period_ns]) : []);
     const name = h('input', { type: 'text', required: true, pattern: '[A-Za-z0-9][A-Za-z0-9_\\-]*(/[A-Za-z0-9_\\-]+)?' });
     const retention = h('input', { type: 'text', placeholder: 'e.g. 30d (optional)' });
     const create = (event) => {
@@ -44,6 +55,8 @@ export async function explorePage(main, ctx) {
       names.length ? h('ul', { class: 'list' }, names.map((n) => h('li',
         { 'aria-current': n === ctx.db ? 'true' : null },
         button(n, () => { ctx.db = n; renderDatabases(); renderTables(); }, { class: 'link' }),
+        ' ', h('span', { class: 'hint', 'data-testid': 'retention' },
+          retentions.get(n) ? `keeps ${duration(retentions.get(n))}` : 'kept forever'),
         ' ', button('Delete', () => {
           if (!confirm(`Delete database ${n} and all its data?`)) return;
           act(`Database ${n} deleted.`, async () => {

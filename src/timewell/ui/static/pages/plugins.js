@@ -1,13 +1,10 @@
-// Plugins: the plugin files triggers use, an editor saving through the plugin file API, a
-// dry run (Test) with sample line protocol or a call time, and Run now for schedule triggers.
+// Plugins: the files of the plugin directory and the repository (gh:) plugins triggers use, an
+// editor reading and saving through the plugin file API, a dry run (Test) with sample line
+// protocol or a call time, and Run now for schedule triggers.
 import { api, sql } from '../js/api.js';
 import { button, errorBox, field, h, message, notice, select, show, simpleTable } from '../js/dom.js';
 import { codeEditor } from '../js/editor.js';
 import { kindOf, runNow } from './engine.js';
-
-// The server has no API to read a plugin file back, so the console keeps a copy of what it
-// saved (in this browser only) to reopen it.
-const SAVED_KEY = 'timewell.plugins';
 
 const TEMPLATES = {
   schedule: `def process_scheduled_call(influxdb3_local, call_time, args=None):
@@ -27,13 +24,21 @@ const TEMPLATES = {
 `,
 };
 
-function saved() {
-  try { return JSON.parse(localStorage.getItem(SAVED_KEY)) || {}; } catch { return {}; }
+const FILES = '/api/v3/plugins/files';
+
+/** The plugin directory's files (GET /api/v3/plugins/files); none when it cannot be listed. */
+function pluginDirectory() {
+  return api('GET', FILES).catch((error) => ({ files: [], error: message(error) }));
 }
 
+/** What a trigger can run: the .py files and package directories of the plugin directory,
+ * and the plugins triggers of `db` use (gh: ones included). */
 export async function knownPlugins(db) {
-  const files = db ? await sql(db, 'SELECT DISTINCT file_name FROM system.plugin_files') : [];
-  return [...new Set([...files.map((f) => f.file_name), ...Object.keys(saved())])].sort();
+  const [listing, used] = await Promise.all([pluginDirectory(), db
+    ? sql(db, 'SELECT DISTINCT file_name FROM system.plugin_files').catch(() => []) : []]);
+  const names = listing.files.map((f) => f.plugin_name).filter((n) => n.endsWith('.py'))
+    .map((n) => n.replace(/\/__init__\.py$/, ''));
+  return [...new Set([...names, ...used.map((f) => f.file_name)])].sort();
 }
 
 export async function pluginsPage(main, ctx) {
@@ -45,17 +50,17 @@ export async function pluginsPage(main, ctx) {
     ['request', 'Request plugin']], 'schedule', { 'aria-label': 'Template' });
   const editor = codeEditor({ label: 'Plugin code', language: 'python', rows: 16,
     value: TEMPLATES.schedule, onRun: () => save() });
-  const open = (file) => {
-    name.value = file;
-    const copy = saved()[file];
-    if (copy !== undefined) {
-      editor.value = copy;
-      show(feedback, notice(`Opened ${file} (the copy this browser saved).`, 'info'));
-    } else {
-      show(feedback, notice(`The server does not send plugin files back: ${file} is not in this `
-        + "browser. Paste its code, or start from a template; Save replaces the server's file.", 'info'));
+  const open = async (file) => {
+    try {
+      const answer = await api('GET', FILES, { params: { plugin_name: file } });
+      name.value = file;
+      editor.value = answer.content;
+      show(feedback, notice(`Opened ${file} (version ${answer.version}, ${answer.size_bytes} bytes, `
+        + `modified ${answer.modified}).`, 'info'));
+      editor.focus();
+    } catch (error) {
+      show(feedback, errorBox(message(error)));
     }
-    editor.focus();
   };
   async function save() {
     const plugin = name.value.trim();
@@ -63,7 +68,6 @@ export async function pluginsPage(main, ctx) {
     try {
       const answer = await api('POST', '/api/v3/plugins/files', { json: { plugin_name: plugin,
         content: editor.value } });
-      localStorage.setItem(SAVED_KEY, JSON.stringify({ ...saved(), [plugin]: editor.value }));
       show(feedback, notice(`Saved ${plugin} (${answer?.version || 'ok'}).`));
       await renderList();
     } catch (error) {
@@ -72,25 +76,43 @@ export async function pluginsPage(main, ctx) {
   }
 
   async function renderList() {
-    const [files, triggers] = db ? await Promise.all([
-      sql(db, 'SELECT * FROM system.plugin_files ORDER BY file_name').catch(() => []),
-      sql(db, 'SELECT * FROM system.processing_engine_triggers').catch(() => []),
-    ]) : [[], []];
-    const onServer = new Set(files.map((f) => f.file_name));
-    const local = Object.keys(saved()).filter((f) => !onServer.has(f))
-      .map((f) => ({ file_name: f, source: 'saved from this console', triggers: '' }));
-    const schedules = triggers.filter((t) => kindOf(t.trigger_specification) === 'schedule');
+    const [listing, used, triggers] = await Promise.all([pluginDirectory(), db
+      ? sql(db, 'SELECT * FROM system.plugin_files ORDER BY file_name').catch(() => []) : [],
+    db ? sql(db, 'SELECT * FROM system.processing_engine_triggers').catch(() => []) : []]);
+    // a package plugin is named by its directory, with or without a trailing /
+    const usedBy = new Map(used.map((f) => [f.file_name.replace(/\/$/, ''), f]));
+    const files = listing.files.map((f) => {
+      const user = usedBy.get(f.plugin_name) || usedBy.get(f.plugin_name.replace(/\/__init__\.py$/, ''));
+      return { ...f, triggers: user?.triggers || '' };
+    });
+    // one row per trigger in system.plugin_files: one per plugin and version here
+    const repository = [...new Map(used.filter((f) => f.file_name.startsWith('gh:'))
+      .map((f) => [`${f.file_name} ${f.version}`, f])).values()];
+    const schedules = triggers.filter((t) => kindOf(t.trigger_specification) === 'schedule' && !t.disabled);
     show(listSlot, h('h2', {}, 'Plugin files'),
-      files.length + local.length ? simpleTable([
-        { label: 'File', render: (f) => button(f.file_name, () => open(f.file_name), { class: 'small' }) },
-        { key: 'source', label: 'Source' }, { key: 'version', label: 'Version' },
-        { key: 'size_bytes', label: 'Bytes', class: 'num' }, { key: 'triggers', label: 'Triggers' }],
-      [...files, ...local]) : h('p', {}, 'No plugin files used by triggers here yet.'),
+      listing.error ? errorBox(listing.error) : null,
+      listing.plugin_dir ? h('p', { class: 'hint' }, `In ${listing.plugin_dir}`,
+        listing.truncated ? ' (only the first files are listed)' : '') : null,
+      listing.plugin_dir === null ? h('p', {}, 'The server has no plugin directory (start it with '
+        + '--plugin-dir): Save and Test need one.') : null,
+      files.length ? simpleTable([
+        { label: 'File', render: (f) => button(f.plugin_name, () => open(f.plugin_name),
+          { class: 'small', 'aria-label': `Open ${f.plugin_name}` }) },
+        { key: 'size_bytes', label: 'Bytes', class: 'num' },
+        { label: 'Modified', render: (f) => f.modified.replace('T', ' ').slice(0, 19) },
+        { key: 'triggers', label: 'Triggers' }], files)
+        : (listing.plugin_dir ? h('p', {}, 'The plugin directory is empty.') : null),
+      repository.length ? [h('h2', {}, 'Repository plugins'), simpleTable([
+        { key: 'file_name', label: 'Plugin' }, { key: 'source', label: 'Source' },
+        { key: 'version', label: 'Version' }, { key: 'size_bytes', label: 'Bytes', class: 'num' },
+        { key: 'triggers', label: 'Triggers' }], repository)] : null,
       schedules.length ? h('div', { class: 'toolbar' }, 'Run now: ', schedules.map((t) => button(
         t.trigger_name, async () => {
           try {
             const result = await runNow(db, t);
-            show(feedback, notice(`${t.trigger_name} ran once`), output(result));
+            show(feedback, h('div', { class: 'notice ok', role: 'status' },
+              `${t.trigger_name} ran once (call time ${result.call_time}); its log is on `,
+              h('a', { href: `#/engine/${encodeURIComponent(t.trigger_name)}` }, 'its page'), '.'));
           } catch (error) {
             show(feedback, errorBox(message(error)));
           }

@@ -11,13 +11,20 @@ export async function settingsPage(main, ctx) {
   const packageSlot = h('section', { 'aria-labelledby': 'packages-title' });
   show(main, h('h1', {}, 'Settings'), infoSlot, tokenSlot, packageSlot);
 
-  const ping = await api('GET', '/ping').catch((error) => ({ error: message(error) }));
+  const info = await api('GET', '/api/v3/server').catch((error) => ({ error: message(error) }));
   const assets = new URL(document.querySelector('link[rel=icon]').href).pathname.split('/')[3];
-  show(infoSlot, h('h2', {}, 'Server'), h('dl', { class: 'info' },
-    [['Server', location.origin], ['Version', ping.version ?? ping.error], ['Build', ping.revision],
-      ['Process', ping.process_id], ['Authentication', session.authRequired ? 'tokens' : 'off (--without-auth)'],
-      ['Databases', ctx.databases.length], ['Console files', assets]]
-      .map(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v ?? '—'))])));
+  const store = info.object_store;
+  show(infoSlot, h('h2', {}, 'Server'), info.error ? errorBox(info.error) : null,
+    h('dl', { class: 'info', 'data-testid': 'server-info' },
+      [['Server', location.origin], ['Version', info.version], ['Node', info.node_id],
+        ['Started', info.started_at && `${info.started_at.replace('T', ' ')} (up ${uptime(info.uptime_s)})`],
+        ['Object store', store && (store.location.startsWith(store.kind) ? store.location
+          : `${store.kind}: ${store.location}`)],
+        ['Plugin directory', info.plugin_dir ?? (info.error ? null : 'none (--plugin-dir)')],
+        ['Package manager', info.package_manager],
+        ['Authentication', session.authRequired ? 'tokens' : 'off (--without-auth)'],
+        ['Databases', ctx.databases.length], ['Console files', assets]]
+        .map(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v ?? '—'))])));
 
   const tokenName = h('input', { type: 'text', required: true, autocomplete: 'off' });
   const expiry = select(EXPIRY, '');
@@ -74,6 +81,18 @@ export async function settingsPage(main, ctx) {
   const packages = h('input', { type: 'text', required: true, placeholder: 'requests pandas==2.2',
     autocomplete: 'off' });
   const installResult = h('div', { 'aria-live': 'polite' });
+  const packageList = h('div');
+  async function listPackages() {
+    try {
+      const answer = await api('GET', '/api/v3/configure/plugin_environment/packages');
+      show(packageList, answer.packages.length
+        ? simpleTable([{ key: 'name', label: 'Package' }, { key: 'version', label: 'Version' }],
+          answer.packages, `Installed with ${answer.package_manager}`)
+        : h('p', {}, `No packages installed yet (package manager: ${answer.package_manager}).`));
+    } catch (error) {
+      show(packageList, errorBox(message(error)));
+    }
+  }
   const install = async (event) => {
     event.preventDefault();
     const names = packages.value.split(/[\s,]+/).filter(Boolean);
@@ -85,11 +104,23 @@ export async function settingsPage(main, ctx) {
     } catch (error) {
       show(installResult, errorBox(message(error)));
     }
+    await listPackages();
   };
   show(packageSlot, h('h2', { id: 'packages-title' }, 'Plugin packages'),
-    h('p', { class: 'hint' }, 'Packages installed here are importable by every plugin. The server has no API '
-      + 'listing them; installing one again reports what is there.'),
+    h('p', { class: 'hint' }, 'Packages installed here are importable by every plugin; the server\'s own '
+      + 'packages are not listed (plugins always get the server\'s version).'),
+    packageList,
     h('form', { class: 'card', onsubmit: install, 'aria-label': 'Install packages' },
       h('div', { class: 'row' }, field('Packages', packages),
         h('button', { type: 'submit' }, 'Install'))), installResult);
+  await listPackages();
+}
+
+/** Seconds as "3 d 4 h", "5 h 2 min", "4 min 10 s". */
+function uptime(seconds) {
+  const s = Math.floor(seconds || 0);
+  const parts = [[Math.floor(s / 86400), 'd'], [Math.floor(s / 3600) % 24, 'h'],
+    [Math.floor(s / 60) % 60, 'min'], [s % 60, 's']];
+  const first = parts.findIndex(([n]) => n > 0);
+  return first < 0 ? '0 s' : parts.slice(first, first + 2).map(([n, u]) => `${n} ${u}`).join(' ');
 }
