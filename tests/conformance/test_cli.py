@@ -18,7 +18,8 @@ def process_writes(influxdb3_local, table_batches, args=None):
         if table_batch["table_name"] == "write_reports":
             continue
         row_count = len(table_batch["rows"])
-        if args and "double_count_table" in args and table_batch["table_name"] == args["double_count_table"]:
+        if (args and "double_count_table" in args
+                and table_batch["table_name"] == args["double_count_table"]):
             row_count *= 2
         line = LineBuilder("write_reports")\\
             .tag("table_name", table_batch["table_name"])\\
@@ -328,7 +329,8 @@ WAL_TEST_PLUGIN = '''
 def process_writes(influxdb3_local, table_batches, args=None):
     influxdb3_local.info("arg1: " + args["arg1"])
     query_params = {"host": args["host"]}
-    query_result = influxdb3_local.query("SELECT host, region, usage FROM cpu where host = $host", query_params)
+    query_result = influxdb3_local.query(
+        "SELECT host, region, usage FROM cpu where host = $host", query_params)
     influxdb3_local.info("query result: " + str(query_result))
     influxdb3_local.info("i", query_result, args["host"])
     influxdb3_local.warn("w:", query_result)
@@ -338,7 +340,8 @@ def process_writes(influxdb3_local, table_batches, args=None):
         for row in table_batch["rows"]:
             influxdb3_local.info("row: " + str(row))
     line = LineBuilder("some_table").tag("tag1", "tag1_value").tag("tag2", "tag2_value")\\
-        .int64_field("field1", 1).float64_field("field2", 2.0).string_field("field3", "number three")
+        .int64_field("field1", 1).float64_field("field2", 2.0)\\
+        .string_field("field3", "number three")
     influxdb3_local.write(line)
     other_line = LineBuilder("other_table")
     other_line.int64_field("other_field", 1)
@@ -651,7 +654,8 @@ CACHE_CASES = {
     influxdb3_local.info("Stored complex object in cache")
     retrieved_obj = influxdb3_local.cache.get("complex_obj")
     influxdb3_local.info(f"Retrieved object type: {type(retrieved_obj).__name__}")
-    influxdb3_local.info(f"Retrieved nested_dict type: {type(retrieved_obj['nested_dict']).__name__}")
+    nested = retrieved_obj['nested_dict']
+    influxdb3_local.info(f"Retrieved nested_dict type: {type(nested).__name__}")
     influxdb3_local.info(f"Retrieved list_key type: {type(retrieved_obj['list_key']).__name__}")
     assert retrieved_obj["nested_dict"]["inner_list"][1]["b"] == 2
     influxdb3_local.info("Complex object verification passed")''',
@@ -752,7 +756,8 @@ def process_scheduled_call(influxdb3_local, schedule_time, args=None):
     wait_for(lambda: count() == [{"count(*)": 1}])
     ok(s, "disable", "trigger", "--database", "tcc_foo", "cache_cleanup_trigger")
     ok(s, "enable", "trigger", "--database", "tcc_foo", "cache_cleanup_trigger")
-    runs = "SELECT count(*) AS n FROM system.processing_engine_logs WHERE log_text LIKE 'run count%'"
+    runs = ("SELECT count(*) AS n FROM system.processing_engine_logs "
+            "WHERE log_text LIKE 'run count%'")
     before = query_sql(s, "tcc_foo", runs).json()[0]["n"]
     wait_for(lambda: query_sql(s, "tcc_foo", runs).json()[0]["n"] >= before + 1)
     assert count() == [{"count(*)": 1}]  # upstream: 2
