@@ -192,7 +192,7 @@ def test_cli_test_create_trigger_and_run(s):
     assert "Trigger test_trigger created successfully" in out
     write_lp(s, "ctr_foo", "cpu,host=a f1=1.0\ncpu,host=b f1=2.0\nmem,host=a usage=234")
     expected = [{"table_name": "cpu", "row_count": 4}, {"table_name": "mem", "row_count": 1}]
-    wait_for(lambda: _write_reports(s, "ctr_foo") == expected)
+    wait_for(lambda: _write_reports(s, "ctr_foo") == expected, timeout=60)
 
 
 def test_cli_test_triggers_are_started(make_module_server):
@@ -205,7 +205,7 @@ def test_cli_test_triggers_are_started(make_module_server):
     server.start()
     write_lp(server, "foo", "cpu,host=a f1=1.0\ncpu,host=b f1=2.0\nmem,host=a usage=234")
     expected = [{"table_name": "cpu", "row_count": 4}, {"table_name": "mem", "row_count": 1}]
-    wait_for(lambda: _write_reports(server, "foo") == expected)
+    wait_for(lambda: _write_reports(server, "foo") == expected, timeout=60)
 
 
 @pytest.mark.differs("upstream also lists its `_internal` database")
@@ -525,7 +525,7 @@ def test_cli_test_request_plugin_and_trigger(s):
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "line": "request_data,tag1=tag1_value field1=1i"}
     wait_for(lambda: query_sql(s, "rpt_foo", "SELECT tag1, field1 FROM request_data").json()
-             == [{"tag1": "tag1_value", "field1": 1}])
+             == [{"tag1": "tag1_value", "field1": 1}], timeout=60)
     plugin(s, name, '''
 import json
 
@@ -753,13 +753,13 @@ def process_scheduled_call(influxdb3_local, schedule_time, args=None):
         response = query_sql(s, "tcc_foo", "SELECT count(*) FROM cache_test")
         return response.json() if response.status_code == 200 else None
 
-    wait_for(lambda: count() == [{"count(*)": 1}])
+    wait_for(lambda: count() == [{"count(*)": 1}], timeout=60)
     ok(s, "disable", "trigger", "--database", "tcc_foo", "cache_cleanup_trigger")
     ok(s, "enable", "trigger", "--database", "tcc_foo", "cache_cleanup_trigger")
     runs = ("SELECT count(*) AS n FROM system.processing_engine_logs "
             "WHERE log_text LIKE 'run count%'")
     before = query_sql(s, "tcc_foo", runs).json()[0]["n"]
-    wait_for(lambda: query_sql(s, "tcc_foo", runs).json()[0]["n"] >= before + 1)
+    wait_for(lambda: query_sql(s, "tcc_foo", runs).json()[0]["n"] >= before + 1, timeout=60)
     assert count() == [{"count(*)": 1}]  # upstream: 2
 
 

@@ -195,7 +195,7 @@ def test_configure_api_v3_configure_db_create_db_reuse_old_name(make_server):
     assert _post(s, url, {"db": "foo"}) == 409
     assert _post(s, url, {"db": "bar"}) == 200
     assert api(s, "DELETE", url, params={"db": "bar", "hard_delete_at": "now"}).status_code == 200
-    wait_for(lambda: _post(s, url, {"db": "bar"}) == 200, timeout=30, interval=0.2)
+    wait_for(lambda: _post(s, url, {"db": "bar"}) == 200, timeout=60, interval=0.2)
 
 
 def test_configure_api_v3_configure_table_create_then_write(module_server):
