@@ -92,11 +92,6 @@ def test_query_api_v3_query_params_missing_value(module_server, path):
     assert "host" in response.text
 
 
-NOT_YET_RP = pytest.mark.xfail(strict=True, reason=(
-    "not yet fixed: on /api/v3/query_influxql upstream answers SHOW RETENTION POLICIES with "
-    "(iox::database, name, duration) rows; timewell gives InfluxDB 1.x's columns "
-    "(name, duration, shardGroupDuration, replicaN, default)"))
-
 INFLUXQL_CASES = [
     ("q_iql", "SELECT * FROM cpu", [
         "+------------------+-------------------------------+------+---------+-------+",
@@ -190,13 +185,13 @@ INFLUXQL_CASES = [
         "| iox::database | name    | duration |",
         "+---------------+---------+----------+",
         "| q_iql         | autogen |          |",
-        "+---------------+---------+----------+"], marks=NOT_YET_RP),
+        "+---------------+---------+----------+"]),
     pytest.param("q_iql", "SHOW RETENTION POLICIES", [
         "+---------------+---------+----------+",
         "| iox::database | name    | duration |",
         "+---------------+---------+----------+",
         "| q_iql         | autogen |          |",
-        "+---------------+---------+----------+"], marks=NOT_YET_RP),
+        "+---------------+---------+----------+"]),
 ]
 
 
@@ -219,19 +214,16 @@ def test_query_api_v3_query_influxql(influxql_server, db, q, expected):
     assert response.text == table(*expected), response.text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "not yet fixed: on /api/v3/query_influxql without `db` upstream lists databases as "
-    "`iox::database` rows and retention policies of every database; timewell answers SHOW "
-    "DATABASES as an InfluxQL series (iox::measurement=databases, name) and needs a database "
-    "for SHOW RETENTION POLICIES"))
+@pytest.mark.differs("upstream also lists its `_internal` database (the newest version with "
+                     "a `deleted` column, as here)")
 @pytest.mark.parametrize("q, expected", [
     ("SHOW DATABASES", [
-        "+---------------+",
-        "| iox::database |",
-        "+---------------+",
-        "| q_iql         |",
-        "| q_iql_bar     |",
-        "+---------------+"]),
+        "+---------------+---------+",
+        "| iox::database | deleted |",
+        "+---------------+---------+",
+        "| q_iql         | false   |",
+        "| q_iql_bar     | false   |",
+        "+---------------+---------+"]),
     ("SHOW RETENTION POLICIES", [
         "+---------------+---------+----------+",
         "| iox::database | name    | duration |",
@@ -352,10 +344,10 @@ def test_query_api_v1_query_sql_not_found(module_server):
 
 
 @pytest.mark.parametrize("fmt", ["json", "jsonl"])
-def test_query_api_v3_query_json_and_jsonl_format(module_server, fmt):
-    """Upstream's `api_v3_query_json_format` and `api_v3_query_jsonl_format` (the SELECT and
-    SHOW MEASUREMENTS / FIELD KEYS / TAG KEYS cases; SHOW DATABASES and SHOW RETENTION
-    POLICIES are the not-yet-fixed cases of `api_v3_query_influxql`)."""
+@pytest.mark.differs("no `_internal` database in SHOW DATABASES / SHOW RETENTION POLICIES")
+def test_query_api_v3_query_json_and_jsonl_format(make_module_server, fmt):
+    """Upstream's `api_v3_query_json_format` and `api_v3_query_jsonl_format`."""
+    module_server = make_module_server()  # its own: SHOW DATABASES lists every database
     write_lp(module_server, "q_fmt", T8)
     cases = [
         ("SELECT time, host, region, usage FROM cpu",
@@ -366,6 +358,9 @@ def test_query_api_v3_query_json_and_jsonl_format(module_server, fmt):
                               "fieldType": "float"}]),
         ("SHOW TAG KEYS", [{"iox::measurement": "cpu", "tagKey": "host"},
                            {"iox::measurement": "cpu", "tagKey": "region"}]),
+        # upstream also lists `_internal` in these two (see ..._influxql_without_db)
+        ("SHOW DATABASES", [{"iox::database": "q_fmt", "deleted": False}]),
+        ("SHOW RETENTION POLICIES", [{"iox::database": "q_fmt", "name": "autogen"}]),
     ]
     for q, expected in cases:
         response = api(module_server, "GET", "/api/v3/query_influxql",
