@@ -132,21 +132,25 @@ def routes(node: Node) -> list[Route]:
 
 def _v3_show(text: str, database: str | None, node: Node) -> pa.Table | None:
     """SHOW DATABASES and SHOW RETENTION POLICIES as upstream's v3 endpoint answers them: one
-    row per database (`iox::database`), not InfluxDB 1.x's series; None for other statements."""
+    row per database (`iox::database`), not InfluxDB 1.x's series; None for other statements.
+    A `db/rp` database is retention policy `rp` of `db`, as on the v1 endpoint."""
     if _SHOW_DATABASES.fullmatch(text):
-        names = sorted(db.name for db in node.catalog.live_databases())
+        names = sorted(db.name for db in node.catalog.live_databases() if "/" not in db.name)
         return pa.table({"iox::database": pa.array(names, pa.string()),
                          "deleted": pa.array([False] * len(names), pa.bool_())})
     match = _SHOW_RETENTION_POLICIES.fullmatch(text)
     if match is None:
         return None
     on = match.group(2) or database
-    dbs = ([node.catalog.database(on)] if on else
-           sorted(node.catalog.live_databases(), key=lambda db: db.name))
+    if on:
+        node.catalog.database(on)  # DatabaseNotFound: 404
+    rows = sorted((*db.name.partition("/")[::2], db.retention_period_ns)
+                  for db in node.catalog.live_databases()
+                  if on is None or db.name.partition("/")[0] == on)
     return pa.table({
-        "iox::database": pa.array([db.name for db in dbs], pa.string()),
-        "name": pa.array(["autogen"] * len(dbs), pa.string()),
-        "duration": pa.array([_duration(db.retention_period_ns) for db in dbs], pa.string()),
+        "iox::database": pa.array([db for db, _, _ in rows], pa.string()),
+        "name": pa.array([rp or "autogen" for _, rp, _ in rows], pa.string()),
+        "duration": pa.array([_duration(ns) for _, _, ns in rows], pa.string()),
     })
 
 
