@@ -135,21 +135,20 @@ def test_configure_api_v3_configure_last_cache_delete(module_server):
             assert status == expected, (via, params)
 
 
-def _databases(server, *names: str) -> list[str]:
+def _databases(server, *names: str) -> list[dict]:
     rows = query_influxql(server, "SHOW DATABASES").json()
-    return [r["name"] for r in rows if r["name"].split("-")[0] in names]
+    return [r for r in rows if r["iox::database"].split("-")[0] in names]
 
 
 @pytest.mark.differs("upstream renames a deleted database to '<name>-<time>' at once and lets a "
                      "write recreate '<name>'; timewell (contract section 4) keeps the name "
                      "reserved and refuses writes until the deleted data is removed, so SHOW "
                      "DATABASES hides it and a write to it is a 400; upstream's `_internal` "
-                     "database does not exist in timewell, and SHOW DATABASES has InfluxQL's "
-                     "(iox::measurement, name) shape rather than (iox::database, deleted)")
+                     "database does not exist in timewell")
 def test_configure_api_v3_configure_db_delete(module_server):
     s, db = module_server, "delfoo"
     write_lp(s, db, LP)
-    assert _databases(s, db) == [db]
+    assert _databases(s, db) == [{"deleted": False, "iox::database": db}]
     assert api(s, "DELETE", "/api/v3/configure/database", params={"db": db}).status_code == 200
     assert _databases(s, db) == []
     response = api(s, "POST", "/api/v3/write_lp", params={"db": db, "precision": "second"},
@@ -195,7 +194,7 @@ def test_configure_api_v3_configure_db_create_db_reuse_old_name(make_server):
     assert _post(s, url, {"db": "foo"}) == 409
     assert _post(s, url, {"db": "bar"}) == 200
     assert api(s, "DELETE", url, params={"db": "bar", "hard_delete_at": "now"}).status_code == 200
-    wait_for(lambda: _post(s, url, {"db": "bar"}) == 200, timeout=30, interval=0.2)
+    wait_for(lambda: _post(s, url, {"db": "bar"}) == 200, timeout=60, interval=0.2)
 
 
 def test_configure_api_v3_configure_table_create_then_write(module_server):

@@ -203,7 +203,7 @@ def test_cli_creates_and_deletes_caches(server, cli_env):
     made = timewell(cli_env, "create", "last_cache", "-d", "test", "--table", "home",
                     "--value-columns", "temp", "--count", "2", "--ttl", "30m")
     assert made.returncode == 0, made.stderr
-    assert 'Last cache "home_room_last_cache" created' in made.stdout
+    assert 'new cache created: Last cache "home_room_last_cache"' in made.stdout
     assert '"ttl": 1800' in made.stdout
     made = timewell(cli_env, "create", "distinct_cache", "-d", "test", "-t", "home",
                     "--columns", "room", "--max-cardinality", "10", "--max-age", "1h", "rooms")

@@ -247,10 +247,11 @@ def test_dry_run_errors_exit_nonzero(cli):
     assert any("input_lp line 1" in e for e in errors), errors
     crashed = cli("test", "wal_plugin", "dry.py", "-d", db, "--lp", "cpu w=1 1")
     assert crashed.returncode == 1
-    assert json.loads(crashed.stdout)["errors"] == ["KeyError: 'v'"]
+    assert json.loads(crashed.stdout)["errors"] == ["error executing plugin: KeyError: 'v'"]
     failing = cli("test", "schedule_plugin", "dry.py", "-d", db, "--input-arguments", "fail=1")
     assert failing.returncode == 1
-    assert json.loads(failing.stdout)["errors"] == ["RuntimeError: asked to fail"]
+    assert json.loads(failing.stdout)["errors"] == [
+        "error executing plugin: RuntimeError: asked to fail"]
     assert "not a valid cron" in cli.fails("test", "schedule_plugin", "dry.py", "-d", db,
                                            "--schedule", "61 * * * * *")
     assert "plugin file 'missing.py' not found" in cli.fails(

@@ -165,6 +165,7 @@ class Catalog:
 
     def create_table(self, database: str, table: str, tags: list[str],
                      fields: list[tuple[str, ColumnType]]) -> None:
+        """Define a table, creating its database if there is none by that name."""
         check_table_name(table)
         names = [*tags, *(name for name, _ in fields)]
         for name in names:
@@ -172,11 +173,14 @@ class Catalog:
         if len(set(names)) != len(names):
             raise InvalidRequest(f"table '{table}': a column name is given twice")
         with self.lock:
-            db = self.database(database)
-            if table in db.tables:
+            ops = []
+            if database not in self.databases:  # as a write would, and as upstream does
+                check_database_name(database)
+                ops.append(create_database_op(database, None))
+            elif table in self.database(database).tables:
                 raise AlreadyExists(f"table '{table}' already exists in database '{database}'")
             columns = [(t, ColumnType.TAG) for t in tags] + list(fields)
-            self.commit([create_table_op(database, table, columns)])
+            self.commit([*ops, create_table_op(database, table, columns)])
 
     def delete_table(self, database: str, table: str, hard_delete_at_ns: int | None = None,
                      wal_sequence: int | None = None) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from timewell.cli.client import Server, database_option, host_option, token_option
+from timewell.cli.client import (
+    Server,
+    database_option,
+    host_option,
+    token_option,
+    write_body,
+)
 
 
 @click.group()
@@ -44,11 +48,12 @@ def create_database(host: str, token: str | None, retention_period: str | None,
 @token_option
 @click.option("--format", "fmt", type=click.Choice(["pretty", "json", "jsonl", "csv"]),
               default="pretty", show_default=True)
-def show_databases(host: str, token: str | None, fmt: str) -> None:
+@click.option("--show-deleted", is_flag=True, help="Also list deleted databases.")
+def show_databases(host: str, token: str | None, fmt: str, show_deleted: bool) -> None:
     """List the databases."""
-    response = Server(host, token).request("GET", "/api/v3/configure/database",
-                                           params={"format": fmt})
-    sys.stdout.write(response.text)
+    params = {"format": fmt, **({"show_deleted": "true"} if show_deleted else {})}
+    response = Server(host, token).request("GET", "/api/v3/configure/database", params=params)
+    write_body(response.text)
 
 
 @delete.command("database")

@@ -84,7 +84,7 @@ def delete_last_cache(database: str, table: str, host: str, token: str | None,
                       name: str) -> None:
     """Delete last cache NAME of a table."""
     _delete(host, token, "last_cache", database, table, name)
-    click.echo(f'Last cache "{name}" deleted successfully')
+    click.echo("last cache deleted successfully")  # upstream's text
 
 
 @admin.delete.command("distinct_cache")
@@ -97,14 +97,16 @@ def delete_distinct_cache(database: str, table: str, host: str, token: str | Non
                           name: str) -> None:
     """Delete distinct cache NAME of a table."""
     _delete(host, token, "distinct_cache", database, table, name)
-    click.echo(f'Distinct cache "{name}" deleted successfully')
+    click.echo("distinct cache deleted successfully")  # upstream's text
 
 
 def _create(host: str, token: str | None, kind: str, label: str, body: dict) -> None:
     response = Server(host, token).request("POST", f"/api/v3/configure/{kind}", json=body)
     description = response.json()
-    verb = "created" if response.status_code == 201 else "already exists with these settings"
-    click.echo(f'{label} "{description["name"]}" {verb}:')
+    if response.status_code == 201:  # upstream's words first
+        click.echo(f'new cache created: {label} "{description["name"]}"')
+    else:
+        click.echo(f'{label} "{description["name"]}" already exists with these settings:')
     click.echo(orjson.dumps(description, option=orjson.OPT_INDENT_2).decode())
 
 

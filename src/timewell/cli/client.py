@@ -45,7 +45,13 @@ def print_query(host: str, token: str | None, database: str, sql: str, fmt: str)
     """Run `sql` (usually over a system table) and print the answer in `fmt`."""
     response = Server(host, token).request("POST", "/api/v3/query_sql",
                                            json={"db": database, "q": sql, "format": fmt})
-    sys.stdout.write(response.text)
+    write_body(response.text)
+
+
+def write_body(text: str) -> None:
+    """Print a response body, ending it with a newline (the server's pretty tables, like
+    upstream's, have none)."""
+    sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
 
 
 def describe_error(response: httpx.Response) -> str:

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from timewell.cli.client import Server, database_option, env, host_option, token_option
+from timewell.cli.client import (
+    Server,
+    database_option,
+    env,
+    host_option,
+    token_option,
+    write_body,
+)
 
 
 @click.command()
@@ -75,5 +82,4 @@ def query(database: str | None, host: str, token: str | None, fmt: str, output: 
     if output is not None:
         output.write_bytes(response.content)
     else:
-        text = response.text
-        sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
+        write_body(response.text)

@@ -83,7 +83,8 @@ class DryRunner:
                                            logger, _TEST_TIMEOUT_S)
             captured = done.writes
         except RunFailed as e:
-            errors.append(_WHERE.sub("", str(e)))  # the plugin's line: the caller has the file
+            # upstream's prefix; without the plugin's line (the caller has the file)
+            errors.append("error executing plugin: " + _WHERE.sub("", str(e)))
         finally:
             await execution.stop(0)
         writes: dict[str, list[str]] = {}

@@ -312,8 +312,13 @@ def _literal(expr):
 def _rewrite_show(query: str) -> str:
     """SHOW TABLES / SHOW COLUMNS as queries of our information_schema."""
     if _SHOW_TABLES.match(query):
+        # upstream's order: user tables, then system tables (each by name), then the views
         return ("SELECT table_catalog, table_schema, table_name, table_type "
-                "FROM information_schema.tables ORDER BY table_schema, table_name")
+                "FROM information_schema.tables ORDER BY "
+                "CASE table_schema WHEN 'iox' THEN 0 WHEN 'system' THEN 1 ELSE 2 END, "
+                "CASE WHEN table_schema <> 'information_schema' THEN table_name "
+                "ELSE CASE table_name WHEN 'tables' THEN '0' WHEN 'views' THEN '1' "
+                "WHEN 'columns' THEN '2' ELSE '3' || table_name END END")
     match = _SHOW_COLUMNS.match(query)
     if match:
         name = next(g for g in match.groups() if g)

@@ -30,8 +30,14 @@ def routes(node: Node) -> list[Route]:
 
     async def list_databases(request: Request) -> Response:
         fmt = ResultFormat.parse(request.query_params.get("format") or "json")
-        names = sorted(db.name for db in catalog.live_databases())
-        table = pa.table({"iox::database": pa.array(names, pa.string())})
+        if request.query_params.get("show_deleted", "").lower() == "true":
+            with catalog.lock:
+                found = sorted((db.name, db.deleted) for db in catalog.databases.values())
+            table = pa.table({"iox::database": pa.array([n for n, _ in found], pa.string()),
+                              "deleted": pa.array([d for _, d in found], pa.bool_())})
+        else:
+            names = sorted(db.name for db in catalog.live_databases())
+            table = pa.table({"iox::database": pa.array(names, pa.string())})
         return Response(render(table, fmt), media_type=fmt.media_type)
 
     async def create_database(request: Request) -> Response:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from urllib.parse import parse_qsl
 
+import pyarrow as pa
 from starlette.concurrency import iterate_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -28,6 +30,10 @@ from timewell.server.query_routes import (
 )
 
 _CSV_TYPES = ("application/csv", "text/csv")
+_SHOW_DATABASES = re.compile(r"\s*SHOW\s+DATABASES\s*;?\s*", re.IGNORECASE)
+_SHOW_RETENTION_POLICIES = re.compile(
+    r"\s*SHOW\s+RETENTION\s+POLICIES(?:\s+ON\s+(\"?)([A-Za-z0-9][\w-]*)\1)?\s*;?\s*",
+    re.IGNORECASE)
 
 
 class NodeManagement:
@@ -108,6 +114,9 @@ def routes(node: Node, diagnostics: NodeDiagnostics) -> list[Route]:
         control = node.query.control(timeout)
 
         def answer() -> bytes:
+            shown = _v3_show(text, database, node)
+            if shown is not None:
+                return render(shown, fmt)
             results = influxql.execute(text, database, params, None, control)
             _raise_first_error(results, database or "")
             return render(v3_table([s for r in results for s in r.series]), fmt)
@@ -122,6 +131,37 @@ def routes(node: Node, diagnostics: NodeDiagnostics) -> list[Route]:
         Route("/query", query_v1, methods=["GET", "POST"]),
         Route("/api/v3/query_influxql", query_v3, methods=["GET", "POST"]),
     ]
+
+
+def _v3_show(text: str, database: str | None, node: Node) -> pa.Table | None:
+    """SHOW DATABASES and SHOW RETENTION POLICIES as upstream's v3 endpoint answers them: one
+    row per database (`iox::database`), not InfluxDB 1.x's series; None for other statements.
+    A `db/rp` database is retention policy `rp` of `db`, as on the v1 endpoint."""
+    if _SHOW_DATABASES.fullmatch(text):
+        names = sorted(db.name for db in node.catalog.live_databases() if "/" not in db.name)
+        return pa.table({"iox::database": pa.array(names, pa.string()),
+                         "deleted": pa.array([False] * len(names), pa.bool_())})
+    match = _SHOW_RETENTION_POLICIES.fullmatch(text)
+    if match is None:
+        return None
+    on = match.group(2) or database
+    if on:
+        node.catalog.database(on)  # DatabaseNotFound: 404
+    rows = sorted((*db.name.partition("/")[::2], db.retention_period_ns)
+                  for db in node.catalog.live_databases()
+                  if on is None or db.name.partition("/")[0] == on)
+    return pa.table({
+        "iox::database": pa.array([db for db, _, _ in rows], pa.string()),
+        "name": pa.array([rp or "autogen" for _, rp, _ in rows], pa.string()),
+        "duration": pa.array([_duration(ns) for _, _, ns in rows], pa.string()),
+    })
+
+
+def _duration(ns: int | None) -> str | None:
+    if ns is None:
+        return None
+    seconds = ns // 1_000_000_000
+    return f"{seconds // 3600}h{seconds % 3600 // 60}m{seconds % 60}s"
 
 
 def _raise_first_error(results: list[StatementResult], database: str) -> None:
