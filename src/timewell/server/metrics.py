@@ -187,7 +187,8 @@ class _BufferCollector:
         if cache is not None:
             yield GaugeMetricFamily(
                 "timewell_parquet_cache_bytes",
-                "Bytes of decoded Parquet row groups kept for queries (--parquet-mem-cache-size).",
+                "Bytes of decoded Parquet row groups and merged recent files kept for queries "
+                "(--parquet-mem-cache-size).",
                 value=cache.nbytes)
             lookups = CounterMetricFamily("timewell_parquet_cache_lookups",
                                           "Row groups queries asked the Parquet cache for.",
@@ -195,6 +196,10 @@ class _BufferCollector:
             lookups.add_metric(["hit"], cache.hits)
             lookups.add_metric(["miss"], cache.misses)
             yield lookups
+            yield GaugeMetricFamily(
+                "timewell_parquet_cache_merged_files",
+                "Recent Parquet files that queries read as one merged run per table.",
+                value=self._node.data.merges.merged_files())
 
 
 class HttpMetricsMiddleware:

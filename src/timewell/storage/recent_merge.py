@@ -91,6 +91,11 @@ class RecentMerges:
         recent = sorted((f for f in files if self._recent(f)), key=lambda f: f.min_time_ns)
         return [f for f in recent if not any(_overlap(f, g) for g in files if g is not f)]
 
+    def merged_files(self) -> int:
+        """How many files the merges in place stand for (/metrics)."""
+        with self._lock:
+            return sum(len(m.ranges) for m in self._merged.values())
+
     def wait(self) -> None:
         """Until the merges being built are in place (tests)."""
         with self._lock:
