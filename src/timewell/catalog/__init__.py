@@ -182,6 +182,29 @@ class Catalog:
             columns = [(t, ColumnType.TAG) for t in tags] + list(fields)
             self.commit([*ops, create_table_op(database, table, columns)])
 
+    def add_columns(self, database: str, table: str, tags: list[str],
+                    fields: list[tuple[str, ColumnType]]) -> None:
+        """Declare columns on an existing table, add-only: a column it has at the same type is
+        left as is, at another type refused."""
+        columns = [(t, ColumnType.TAG) for t in tags] + list(fields)
+        if not columns:
+            raise InvalidRequest(f"table '{table}': no columns to add: name 'tags' or 'fields'")
+        names = [name for name, _ in columns]
+        for name in names:
+            check_column_name(name)
+        if len(set(names)) != len(names):
+            raise InvalidRequest(f"table '{table}': a column name is given twice")
+        with self.lock:
+            known = self.table(database, table).columns
+            for name, kind in columns:
+                if name in known and known[name] != kind:
+                    raise InvalidRequest(f"column '{name}' of table '{table}' is "
+                                         f"{known[name].value}, not {kind.value}: columns "
+                                         "can be added, not changed")
+            new = [(name, kind) for name, kind in columns if name not in known]
+            if new:
+                self.commit([add_columns_op(database, table, new)])
+
     def delete_table(self, database: str, table: str, hard_delete_at_ns: int | None = None,
                      wal_sequence: int | None = None) -> None:
         """Soft-delete: writes refused, queries see nothing; files go at `hard_delete_at_ns`.

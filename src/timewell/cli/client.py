@@ -60,12 +60,13 @@ def describe_error(response: httpx.Response) -> str:
     if response.status_code == 401:
         return (text + ": a valid token is needed; pass --token or set TIMEWELL_AUTH_TOKEN "
                 "(a new server's first token: timewell create token --admin)")
-    if response.status_code == 403:
-        return text + ": this token may not do that"
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
         body = response.text.strip()
+    if response.status_code == 403 and not (isinstance(body, dict) and body.get("error")):
+        # a refusal the server does not explain (e.g. a token's permissions) is the token's
+        return text + ": this token may not do that"
     if isinstance(body, dict):
         message = body.get("error") or body.get("message") or ""
         text += f": {message}"

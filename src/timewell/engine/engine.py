@@ -427,7 +427,7 @@ class ProcessingEngine:
             raise NotFound(f"no enabled request trigger serves the path '{path}'")
         headers = {k.lower(): v for k, v in headers.items() if k.lower() != "authorization"}
         event = RequestCall(dict(query), headers, body)
-        outcome = await runner.run_once(Invocation(
+        outcome = await runner.run_once_guarded(Invocation(
             "process_request", event, runner.definition.trigger_arguments, "request plugin"))
         if outcome.error is not None:
             return _error_response(outcome.error)

@@ -88,6 +88,14 @@ class TriggerRunner:
         async with self._async_slots:
             return await self.run(invocation)
 
+    async def run_once_guarded(self, invocation: Invocation) -> RunOutcome:
+        """`run_once` (a request's run), within the server-wide limit of run_async runs when
+        the trigger is one: past the limit, a request waits for a slot."""
+        if self._async_slots is None or not self.definition.run_async:
+            return await self.run_once(invocation)
+        async with self._async_slots:
+            return await self.run_once(invocation)
+
     def _spawn(self, invocation: Invocation) -> None:
         async def guarded() -> None:
             async with self._overlap:

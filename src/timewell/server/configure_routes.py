@@ -45,6 +45,10 @@ def routes(node: Node) -> list[Route]:
         name = str_field(data, "db")
         retention = str_field(data, "retention_period", required=False)
         retention_ns = parse_duration_ns(retention) if retention else None
+        schema_mode = str_field(data, "schema_mode", required=False)
+        if schema_mode not in (None, "implicit"):
+            raise InvalidRequest(f"schema_mode '{schema_mode}' is not supported: a database "
+                                 "takes its schema from writes and declared tables (implicit)")
         await run_in_threadpool(catalog.create_database, name, retention_ns)
         return Response(status_code=200)
 
@@ -67,11 +71,16 @@ def routes(node: Node) -> list[Route]:
     async def create_table(request: Request) -> Response:
         data = await read_json_object(request, limit)
         database, table = str_field(data, "db"), str_field(data, "table")
-        tags = data.get("tags") or []
-        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            raise InvalidRequest("'tags' must be a list of tag names")
-        fields = [_field(f) for f in _list(data.get("fields") or [], "fields")]
+        tags, fields = _columns(data)
         await run_in_threadpool(catalog.create_table, database, table, tags, fields)
+        return Response(status_code=200)
+
+    async def add_columns(request: Request) -> Response:
+        """Declare more columns on a table (add-only, as upstream's PATCH)."""
+        data = await read_json_object(request, limit)
+        database, table = str_field(data, "db"), str_field(data, "table")
+        tags, fields = _columns(data)
+        await run_in_threadpool(catalog.add_columns, database, table, tags, fields)
         return Response(status_code=200)
 
     async def delete_table(request: Request) -> Response:
@@ -86,6 +95,7 @@ def routes(node: Node) -> list[Route]:
         Route("/api/v3/configure/database", update_database, methods=["PUT"]),
         Route("/api/v3/configure/table", create_table, methods=["POST"]),
         Route("/api/v3/configure/table", delete_table, methods=["DELETE"]),
+        Route("/api/v3/configure/table", add_columns, methods=["PATCH"]),
     ]
 
 
@@ -110,6 +120,13 @@ def _hard_delete_at(request: Request) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return int(moment.timestamp() * 1_000_000_000)
+
+
+def _columns(data: dict) -> tuple[list[str], list[tuple[str, ColumnType]]]:
+    tags = data.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise InvalidRequest("'tags' must be a list of tag names")
+    return tags, [_field(f) for f in _list(data.get("fields") or [], "fields")]
 
 
 def _list(value, name: str) -> list:

@@ -45,6 +45,7 @@ _V2_CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not fo
              413: "request too large",
              422: "unprocessable entity", 500: "internal error", 503: "unavailable"}
 _ORIGINAL_LINE_BYTES = 20
+_LOGGED_MESSAGE_CHARS = 300
 # upstream's v2 answer to any refused line (parse, schema or limit): the write buffer's error,
 # without the line details v2 clients have no field for
 _V2_REJECTED = {"code": "invalid",
@@ -57,8 +58,31 @@ def status_of(error: TimewellError) -> int:
     return next((status for kind, status in _STATUS if isinstance(error, kind)), 500)
 
 
+def client_ip(request: Request) -> str:
+    """Who sent the request: the first `X-Forwarded-For` address, else `X-Real-IP`, else the
+    peer."""
+    forwarded = request.headers.get("x-forwarded-for", "").split(",")[0].strip()
+    if forwarded:
+        return forwarded
+    real = request.headers.get("x-real-ip", "").strip()
+    if real:
+        return real
+    return request.client.host if request.client else "unknown"
+
+
+def _log_refused(request: Request, status: int, message: object) -> None:
+    """One line per refused request, as upstream's `Error while handling request`: the
+    database (when the query string names one) and the client, so an operator can tell whose
+    requests fail."""
+    database = request.query_params.get("db")
+    fields = (f" database={database}" if database else "") + f" client_ip={client_ip(request)}"
+    log.info("Error while handling request: %s %s %s%s: %s", status, request.method,
+             request.url.path, fields, str(message)[:_LOGGED_MESSAGE_CHARS])
+
+
 async def handle_timewell_error(request: Request, error: TimewellError) -> Response:
     status = status_of(error)
+    _log_refused(request, status, error)
     # tells clients how long to wait before retrying a write refused for now
     headers = ({"Retry-After": str(error.retry_after_s)} if isinstance(error, Overloaded)
                else None)
@@ -75,6 +99,7 @@ async def handle_timewell_error(request: Request, error: TimewellError) -> Respo
 async def handle_http_exception(request: Request, error: HTTPException) -> Response:
     if error.status_code in (204, 304):
         return Response(status_code=error.status_code)
+    _log_refused(request, error.status_code, error.detail)
     return JSONResponse({"error": error.detail}, error.status_code, headers=error.headers)
 
 
