@@ -50,6 +50,25 @@ def test_table_lifecycle(server):
                          params={"db": "tdb", "table": "sensors"}).status_code == 404
 
 
+def test_tables_declared_through_the_api_keep_the_column_limit(server):
+    """As writes are held to it: 500 columns by default, `time` included."""
+    client = server.client()
+    fields = [{"name": f"f{i}", "type": "int64"} for i in range(499)]
+    assert client.post("/api/v3/configure/table", json={
+        "db": "wide", "table": "ok", "fields": fields}).status_code == 200
+    too_wide = client.post("/api/v3/configure/table", json={
+        "db": "wide", "table": "no", "tags": ["t"], "fields": fields})
+    assert too_wide.status_code == 400
+    assert "501 columns, more than the limit of 500" in too_wide.json()["error"]
+    more = client.patch("/api/v3/configure/table", json={
+        "db": "wide", "table": "ok", "fields": [{"name": "extra", "type": "int64"}]})
+    assert more.status_code == 400 and "limit of 500" in more.json()["error"]
+    # columns it has already are no new ones
+    same = client.patch("/api/v3/configure/table", json={
+        "db": "wide", "table": "ok", "fields": fields[:3]})
+    assert same.status_code == 200
+
+
 def test_health_and_ping(server):
     health = httpx.get(f"{server.url}/health")
     assert health.status_code == 200 and health.text == "OK"

@@ -164,10 +164,12 @@ class Catalog:
                           "retention_period_ns": retention_period_ns}])
 
     def create_table(self, database: str, table: str, tags: list[str],
-                     fields: list[tuple[str, ColumnType]]) -> None:
-        """Define a table, creating its database if there is none by that name."""
+                     fields: list[tuple[str, ColumnType]], max_columns: int | None = None) -> None:
+        """Define a table, creating its database if there is none by that name; at most
+        `max_columns` columns (`time` included), as writes are held to."""
         check_table_name(table)
         names = [*tags, *(name for name, _ in fields)]
+        _check_column_count(table, len(names) + 1, max_columns)  # and `time`, as writes count
         for name in names:
             check_column_name(name)
         if len(set(names)) != len(names):
@@ -183,9 +185,9 @@ class Catalog:
             self.commit([*ops, create_table_op(database, table, columns)])
 
     def add_columns(self, database: str, table: str, tags: list[str],
-                    fields: list[tuple[str, ColumnType]]) -> None:
+                    fields: list[tuple[str, ColumnType]], max_columns: int | None = None) -> None:
         """Declare columns on an existing table, add-only: a column it has at the same type is
-        left as is, at another type refused."""
+        left as is, at another type refused; at most `max_columns` columns in all."""
         columns = [(t, ColumnType.TAG) for t in tags] + list(fields)
         if not columns:
             raise InvalidRequest(f"table '{table}': no columns to add: name 'tags' or 'fields'")
@@ -202,6 +204,7 @@ class Catalog:
                                          f"{known[name].value}, not {kind.value}: columns "
                                          "can be added, not changed")
             new = [(name, kind) for name, kind in columns if name not in known]
+            _check_column_count(table, len(known) + len(new), max_columns)
             if new:
                 self.commit([add_columns_op(database, table, new)])
 
@@ -304,6 +307,12 @@ class Catalog:
 
 def create_database_op(name: str, retention_period_ns: int | None = None) -> dict:
     return {"op": "create_database", "name": name, "retention_period_ns": retention_period_ns}
+
+
+def _check_column_count(table: str, count: int, max_columns: int | None) -> None:
+    if max_columns is not None and count > max_columns:
+        raise InvalidRequest(f"table '{table}' would have {count} columns, more than the limit "
+                             f"of {max_columns} (the server's max_columns_per_table)")
 
 
 def create_table_op(database: str, table: str, columns: list[tuple[str, ColumnType]]) -> dict:

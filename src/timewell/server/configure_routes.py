@@ -72,7 +72,8 @@ def routes(node: Node) -> list[Route]:
         data = await read_json_object(request, limit)
         database, table = str_field(data, "db"), str_field(data, "table")
         tags, fields = _columns(data)
-        await run_in_threadpool(catalog.create_table, database, table, tags, fields)
+        await run_in_threadpool(catalog.create_table, database, table, tags, fields,
+                                node.settings.max_columns_per_table)
         return Response(status_code=200)
 
     async def add_columns(request: Request) -> Response:
@@ -80,7 +81,8 @@ def routes(node: Node) -> list[Route]:
         data = await read_json_object(request, limit)
         database, table = str_field(data, "db"), str_field(data, "table")
         tags, fields = _columns(data)
-        await run_in_threadpool(catalog.add_columns, database, table, tags, fields)
+        await run_in_threadpool(catalog.add_columns, database, table, tags, fields,
+                                node.settings.max_columns_per_table)
         return Response(status_code=200)
 
     async def delete_table(request: Request) -> Response:
