@@ -7,6 +7,7 @@ the others in the same request still run; their execution reports the statement 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from timewell.query.influxql import ast, zone
@@ -212,27 +213,40 @@ class Parser:
     def _into(self) -> ast.Measurement:
         """INTO's target: `m`, `rp.m`, `db.rp.m`, `db..m`, each with `:MEASUREMENT` as the
         name meaning the source measurement's."""
-        parts: list[str | None] = []
-        while True:
-            if self._accept_op(":"):
-                if not self._tok.is_keyword("MEASUREMENT"):
-                    raise self._error("MEASUREMENT")
-                self._advance()
-                parts.append(None)
-                break
-            if self._tok.is_op("."):
-                parts.append(None)
-            else:
-                parts.append(self._ident("measurement"))
-                if not self._tok.is_op("."):
-                    break
-            self._advance()
+        parts, to_source = self._dotted("measurement", self._source_name_marker)
+        if to_source:
+            parts.append(None)
         if len(parts) > 3:
             raise self._error("FROM")
         name = parts[-1]
         rp = parts[-2] if len(parts) >= 2 else None
         database = parts[-3] if len(parts) == 3 else None
         return ast.Measurement(database, rp, name)
+
+    def _dotted(self, what: str, last: Callable[[], object]) -> tuple[list[str | None], object]:
+        """Dot-separated name parts (None for an empty one: `db..m`), and what `last()` read
+        in place of the final identifier (`/regex/`, `:MEASUREMENT`; None when nothing)."""
+        parts: list[str | None] = []
+        while True:
+            special = last()
+            if special is not None:
+                return parts, special
+            if self._tok.is_op("."):
+                parts.append(None)
+            else:
+                parts.append(self._ident(what))
+                if not self._tok.is_op("."):
+                    return parts, None
+            self._advance()
+
+    def _source_name_marker(self) -> bool | None:
+        """INTO's `:MEASUREMENT` (the source measurement's name), if it comes next."""
+        if not self._accept_op(":"):
+            return None
+        if not self._tok.is_keyword("MEASUREMENT"):
+            raise self._error("MEASUREMENT")
+        self._advance()
+        return True
 
     def _select_sources(self) -> list[ast.Measurement | ast.Subquery]:
         sources = [self._source()]
@@ -258,19 +272,8 @@ class Parser:
             return ast.Measurement(regex=self._regex())
         # db.rp.measurement, db..measurement, rp.measurement, measurement; the last part may
         # be a regex.
-        parts: list[str | None] = []
-        regex = None
-        while True:
-            if self._tok.is_op("/"):
-                regex = self._regex()
-                break
-            if self._tok.is_op("."):
-                parts.append(None)
-            else:
-                parts.append(self._ident("measurement"))
-                if not self._tok.is_op("."):
-                    break
-            self._advance()
+        parts, regex = self._dotted(
+            "measurement", lambda: self._regex() if self._tok.is_op("/") else None)
         if regex is not None:
             parts.append(None)
         if len(parts) > 3:
