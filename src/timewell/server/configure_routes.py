@@ -68,22 +68,20 @@ def routes(node: Node) -> list[Route]:
         await run_in_threadpool(catalog.set_retention, name, retention_ns)
         return Response(status_code=200)
 
-    async def create_table(request: Request) -> Response:
-        data = await read_json_object(request, limit)
-        database, table = str_field(data, "db"), str_field(data, "table")
-        tags, fields = _columns(data)
-        await run_in_threadpool(catalog.create_table, database, table, tags, fields,
-                                node.settings.max_columns_per_table)
-        return Response(status_code=200)
+    def declare_columns(change):
+        """POST (a new table) and PATCH (more columns, add-only, as upstream's) of
+        `{"db", "table", "tags", "fields"}`."""
+        async def declare(request: Request) -> Response:
+            data = await read_json_object(request, limit)
+            database, table = str_field(data, "db"), str_field(data, "table")
+            tags, fields = _columns(data)
+            await run_in_threadpool(change, database, table, tags, fields,
+                                    node.settings.max_columns_per_table)
+            return Response(status_code=200)
+        return declare
 
-    async def add_columns(request: Request) -> Response:
-        """Declare more columns on a table (add-only, as upstream's PATCH)."""
-        data = await read_json_object(request, limit)
-        database, table = str_field(data, "db"), str_field(data, "table")
-        tags, fields = _columns(data)
-        await run_in_threadpool(catalog.add_columns, database, table, tags, fields,
-                                node.settings.max_columns_per_table)
-        return Response(status_code=200)
+    create_table = declare_columns(catalog.create_table)
+    add_columns = declare_columns(catalog.add_columns)
 
     async def delete_table(request: Request) -> Response:
         database, table = required_param(request, "db"), required_param(request, "table")
