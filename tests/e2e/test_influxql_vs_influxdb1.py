@@ -291,6 +291,11 @@ STATEMENTS = [
     "SHOW USERS",
     # several statements
     "SELECT count(usage) FROM cpu; SELECT count(free) FROM mem",
+    # a regex among the dimensions: `*` expands to fields only
+    f"SELECT * FROM cpu WHERE {RANGE} GROUP BY /reg/",
+    f"SELECT * FROM cpu WHERE {RANGE} GROUP BY /nomatch/",
+    # reserved words double-quoted
+    'SELECT "usage" AS "name" FROM cpu WHERE host = \'h1\' LIMIT 3',
     # statements answered with an error
     "SELECT mean(usage), idle FROM cpu",
 ]
@@ -661,7 +666,11 @@ def test_chunked(servers):
 
 def test_parse_errors(servers):
     reference, timewell = servers
-    for statement in ("SELEC usage FROM cpu", "SELECT usage FROM cpu LIMIT x"):
+    for statement in ("SELEC usage FROM cpu", "SELECT usage FROM cpu LIMIT x",
+                      # reserved words are names only double-quoted
+                      "SELECT name FROM cpu", "SELECT usage FROM cpu GROUP BY key",
+                      "SELECT usage AS field FROM cpu", "SELECT usage FROM cpu WHERE tag = 'x'",
+                      "SELECT usage FROM name"):
         expected, actual = ask(reference, statement), ask(timewell, statement)
         assert (actual.status_code, actual.json()) == (expected.status_code, expected.json())
 

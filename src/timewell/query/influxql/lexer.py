@@ -22,6 +22,21 @@ class InfluxQLSyntaxError(ValueError):
         super().__init__(f"error parsing query: {message} at line {line}, char {char}")
 
 
+# InfluxQL's reserved words (InfluxDB 1.x's keyword tokens): unquoted they are never an
+# identifier, so a tag called `name` must be written `"name"`, as in 1.x and InfluxDB 3.
+RESERVED = frozenset({
+    "ALL", "ALTER", "ANALYZE", "AND", "ANY", "AS", "ASC", "BEGIN", "BY", "CARDINALITY",
+    "CREATE", "CONTINUOUS", "DATABASE", "DATABASES", "DEFAULT", "DELETE", "DESC",
+    "DESTINATIONS", "DIAGNOSTICS", "DISTINCT", "DROP", "DURATION", "END", "EVERY", "EXACT",
+    "EXPLAIN", "FIELD", "FOR", "FROM", "GRANT", "GRANTS", "GROUP", "GROUPS", "IN", "INF",
+    "INSERT", "INTO", "KEY", "KEYS", "KILL", "LIMIT", "MEASUREMENT", "MEASUREMENTS", "NAME",
+    "OFFSET", "ON", "OR", "ORDER", "PASSWORD", "POLICY", "POLICIES", "PRIVILEGES",
+    "QUERIES", "QUERY", "READ", "REPLICATION", "RESAMPLE", "RETENTION", "REVOKE", "SELECT",
+    "SERIES", "SET", "SHARD", "SHARDS", "SLIMIT", "SOFFSET", "STATS", "SUBSCRIPTION",
+    "SUBSCRIPTIONS", "TAG", "TO", "USER", "USERS", "VALUES", "WHERE", "WITH", "WRITE",
+})
+
+
 class Kind(enum.Enum):
     IDENT = "identifier"
     STRING = "string"
@@ -44,11 +59,17 @@ class Token:
     def is_keyword(self, *words: str) -> bool:
         return self.kind is Kind.IDENT and not self.quoted and self.text.upper() in words
 
+    @property
+    def reserved(self) -> bool:
+        return self.kind is Kind.IDENT and not self.quoted and self.text.upper() in RESERVED
+
     def is_op(self, *ops: str) -> bool:
         return self.kind is Kind.OP and self.text in ops
 
     def describe(self) -> str:
-        return "EOF" if self.kind is Kind.EOF else self.text
+        if self.kind is Kind.EOF:
+            return "EOF"
+        return self.text.upper() if self.reserved else self.text
 
 
 # Longest first, so `<=` wins over `<`.

@@ -92,8 +92,11 @@ class Parser:
         self._tok = self._lexer.next()
         return token.text
 
-    def _ident(self, what: str = "identifier") -> str:
+    def _ident(self, what: str = "identifier", reserved_ok: bool = False) -> str:
+        """A name; a reserved word only double-quoted (or where `reserved_ok`: `::field`)."""
         tok = self._tok
+        if tok.reserved and not reserved_ok:
+            raise self._error("identifier")  # 1.x's words
         if tok.kind is not Kind.IDENT:
             raise self._error(what)
         self._advance()
@@ -294,10 +297,12 @@ class Parser:
                 stmt.group_by_all_tags = True
             elif tok.is_op("/"):
                 stmt.group_by_tag_regexes.append(self._regex())
+            elif tok.reserved:  # 1.x reads a dimension as an expression
+                raise self._error("identifier, string, number, bool")
             else:
                 name = self._ident("tag key, time(), * or regex")
                 if self._accept_op("::"):
-                    self._ident("type")
+                    self._ident("type", reserved_ok=True)
                 stmt.group_by_tags.append(name)
             if not self._accept_op(","):
                 return
@@ -599,7 +604,7 @@ class Parser:
         if tok.kind is Kind.PARAM:
             self._advance()
             return self._bound(tok)
-        if tok.kind is Kind.IDENT:
+        if tok.kind is Kind.IDENT and not (tok.reserved and not self._peek_call()):
             self._advance()
             if not tok.quoted and tok.text.upper() in ("TRUE", "FALSE"):
                 return ast.BooleanLiteral(tok.text.upper() == "TRUE")
@@ -612,7 +617,7 @@ class Parser:
         if not self._accept_op("::"):
             return None
         tok = self._tok
-        kind = self._ident("type").lower()
+        kind = self._ident("type", reserved_ok=True).lower()
         if kind not in ("tag", "field", "float", "integer", "unsigned", "string", "boolean"):
             raise self._error("tag, field, float, integer, unsigned, string or boolean", tok)
         return kind

@@ -88,11 +88,15 @@ def project(stmt: ast.SelectStatement, schemas: Mapping[str, Schema],
                 tags.add(name)
             elif kind is not ColumnType.TIME:
                 fields.setdefault(name, kind)
+    # As 1.x: with `GROUP BY *` or a `/regex/` among the dimensions, `*` and `/regex/` fields
+    # expand to fields only; otherwise to the fields and the tags not grouped by.
+    ungrouped = (set() if stmt.group_by_all_tags or stmt.group_by_tag_regexes
+                 else tags - group_tags)
     expanded: list[tuple[str, ast.Expr]] = []
     for item in stmt.fields:
         if isinstance(item.expr, ast.VarRef) and item.expr.name.lower() == "time":
             continue  # every result has its time column first anyway
-        expanded.extend(_expand(item, fields, tags - group_tags))
+        expanded.extend(_expand(item, fields, ungrouped))
     names = unique_names([name for name, _ in expanded])
     columns = [OutputColumn(n, e) for n, (_, e) in zip(names, expanded, strict=True)]
     calls = [any(isinstance(n, ast.Call) and n.name != "now" for n in ast.walk(c.expr))
