@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 import pyarrow as pa
 
@@ -54,6 +55,9 @@ class Node:
                               if storage.parquet_cache_bytes else None)
         self.data = StoredData(self.buffer, self.index, self.store, self.parquet_cache)
         self.wal = Wal(self.store, prefix, settings.wal_flush_interval_s)
+        self.wal.on_superseded = self._superseded
+        # Set by whoever runs the node: stop it, because another server took the store over.
+        self.on_fatal: Callable[[str], None] = lambda reason: None
         self.wal.subscribe(self.buffer)
         self.snapshots = Snapshotter(self.store, prefix, self.catalog, self.data, self.wal,
                                      SnapshotSettings(storage.gen1_duration_ns,
@@ -121,6 +125,10 @@ class Node:
     @property
     def uptime_s(self) -> float:
         return time.monotonic() - self._started
+
+    def _superseded(self, reason: str) -> None:
+        self.store.fence(reason)  # from now on this node writes nothing to the store
+        self.on_fatal(reason)
 
     async def stop(self) -> None:
         await self.maintenance.stop()

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.conformance.conftest import cli, query_sql, write_lp
+from tests.conftest import ServerProcess
 from tests.helpers import wait_for
 
 WRITE_REPORTS = '''
@@ -808,6 +809,31 @@ def test_cli_write_with_precision_arg(s):
     error = fails(s, "write", "--database", "wpa_foo", "--precision", "fake",
                   "bar,name=invalid_precision theanswer=42 1")
     assert "invalid precision 'fake'" in error
+
+
+def test_cli_test_wal_overwritten(tmp_path):
+    """Two servers on one data directory with one node id: the second to write a WAL file
+    number finds it taken, refuses the write and stops; the other carries on."""
+    data = tmp_path / "data"
+    p1 = ServerProcess(data, "--node-id", "node-0").start()
+    try:
+        ok(p1, "write", "--database", "foo", "bar,process=p1 f1=true")
+        p2 = ServerProcess(data, "--node-id", "node-0").start()  # same node id, same store
+        try:
+            ok(p2, "write", "--database", "foo", "bar,process=p2 f1=true")
+            error = fails(p1, "write", "--database", "foo", "bar,process=p1 f1=true")
+            assert "another process has written to the WAL ahead of this one" in error
+            assert p1.process.wait(10) != 0  # p1 stopped itself, with an error status
+            assert "another process has written to the WAL" in p1.log()
+            assert p2.process.poll() is None  # p2 carries on, with both acknowledged writes
+            rows = json.loads(ok(p2, "query", "--database", "foo", "--format", "json",
+                                 "SELECT process FROM bar ORDER BY time"))
+            assert rows == [{"process": "p1"}, {"process": "p2"}]
+        finally:
+            p2.stop()
+    finally:
+        if p1.process.poll() is None:
+            p1.kill()
 
 
 # -- tokens

@@ -202,3 +202,23 @@ def test_s3_object_store_survives_node_replacement(make_server, tmp_path, s3_ser
     assert second.rows(SUMMARY) == [{"host": f"h{h}", "n": 7, "total": sum(range(7))}
                                     for h in range(3)]
     assert not list((tmp_path / "node-b").rglob("*.parquet"))
+
+
+def test_s3_a_replacement_node_supersedes_the_old_one(make_server, tmp_path, s3_server):
+    """Two servers on one bucket with one node id (a replacement started before the old one
+    stopped): the old one's next WAL file is taken (S3's If-None-Match), so it refuses the
+    write and stops; nothing it had acknowledged is lost, and the new one's file is intact."""
+    s3 = ["--object-store", "s3", "--bucket", "timewell-test", "--aws-endpoint", s3_server,
+          "--aws-allow-http", "--aws-access-key-id", "test", "--aws-secret-access-key", "test",
+          "--aws-default-region", "us-east-1"]
+    old = make_server(*s3, data_dir=tmp_path / "node-a")
+    assert old.write(lines(0, 2), precision="ns").status_code == 204
+    new = make_server(*s3, data_dir=tmp_path / "node-b")
+    assert new.write(lines(2, 1), precision="ns").status_code == 204
+    refused = old.write(lines(3, 1), precision="ns")
+    assert refused.status_code == 503
+    assert "another process has written to the WAL ahead of this one" in refused.text
+    assert old.process.wait(10) != 0
+    assert new.rows("SELECT count(*) AS n FROM cpu") == [{"n": 9}]
+    assert new.write(lines(3, 1), precision="ns").status_code == 204
+    assert new.rows("SELECT count(*) AS n FROM cpu") == [{"n": 12}]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 
-from timewell.storage.objectstore import ObjectStore
+from timewell.storage.objectstore import ObjectExists, ObjectStore
 
 
 class InjectedFault(OSError):
@@ -43,7 +43,7 @@ class FaultyStore(ObjectStore):
             self._gate.set()
         self._gate = None
 
-    def durable_put(self, path: str, data: bytes) -> None:
+    def durable_put(self, path: str, data: bytes, *, create_only: bool = False) -> None:
         self.put_started.set()
         gate = self._gate
         if gate is not None and not gate.wait(30):
@@ -51,7 +51,13 @@ class FaultyStore(ObjectStore):
         if self.only in path and self.fail_put_before_write:
             self.failed_puts.append(path)
             raise InjectedFault(f"injected failure before writing {path}")
-        super().durable_put(path, data)
+        try:
+            super().durable_put(path, data, create_only=create_only)
+        except ObjectExists:
+            if self.only in path and self.fail_put_after_write:  # the store still fails
+                self.failed_puts.append(path)
+                raise InjectedFault(f"injected failure writing {path} again") from None
+            raise
         if self.only in path and self.fail_put_after_write:
             self.failed_puts.append(path)
             raise InjectedFault(f"injected failure after writing {path}")

@@ -51,9 +51,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import obstore
+from obstore.exceptions import AlreadyExistsError
 from obstore.store import MemoryStore
 
-from timewell.storage.objectstore import ObjectMeta, ObjectStore
+from timewell.storage.objectstore import ObjectExists, ObjectMeta, ObjectStore
 
 
 class PowerCut(BaseException):
@@ -109,11 +110,14 @@ class PowerCutStore(ObjectStore):
             obstore.put(self._store, path, data)
             self._pending.setdefault(path, []).append(("put", data))
 
-    def durable_put(self, path: str, data: bytes) -> None:
+    def durable_put(self, path: str, data: bytes, *, create_only: bool = False) -> None:
         data = bytes(data)
         with self._lock:
             self._begin("durable_put", path, data)
-            obstore.put(self._store, path, data)
+            try:
+                obstore.put(self._store, path, data, mode="create" if create_only else None)
+            except AlreadyExistsError:
+                raise ObjectExists(path) from None
             self._durable[path] = data
             self._pending.pop(path, None)
             self._fsync_directory(parent(path))

@@ -8,6 +8,7 @@ import threading
 
 import pyarrow as pa
 import pytest
+from obstore.store import MemoryStore
 
 from tests.storage.faulty_store import FaultyStore
 from tests.storage.test_wal import Recorder, write
@@ -160,3 +161,57 @@ def test_writes_to_a_table_recreated_under_the_same_name_stay_apart(tmp_path):
     wal.subscribe(replay)
     wal.replay()
     assert sorted(w.table_id for w in replay.flushes[0].writes) == [7, 9]
+
+
+def test_a_landed_file_written_again_is_recognised_as_this_flush(tmp_path):
+    """A put that landed and then reported failure, retried: the file found is this flush's
+    own (same bytes), so the flush is applied, not taken for another server's."""
+    store = faulty(tmp_path)
+    recorder = Recorder()
+
+    async def scenario() -> None:
+        wal = Wal(store, "node", INTERVAL)
+        wal.subscribe(recorder)
+        await wal.start()
+        store.fail_put_after_write = store.fail_delete = True
+        writer = asyncio.create_task(wal.write([write("a", 1)], False))
+        while len(store.failed_puts) < 2:
+            await asyncio.sleep(INTERVAL)
+        store.fail_put_after_write = store.fail_delete = False  # the retry finds the file
+        await asyncio.wait_for(writer, 5)
+        assert wal.superseded is None
+        await wal.close()
+
+    run(scenario())
+    assert [f.sequence for f in recorder.flushes] == [1]
+    assert replayed_values(store) == [1.0]
+
+
+@pytest.mark.parametrize("kind", ["file", "memory"])
+def test_a_second_server_on_the_same_store_supersedes_the_first(tmp_path, kind):
+    """Two WALs on one store and prefix: the one that finds its next file written by the
+    other stops taking writes, leaves that file alone and says why."""
+    store = FaultyStore.file(tmp_path) if kind == "file" else FaultyStore(MemoryStore())
+    told: list[str] = []
+
+    async def scenario() -> None:
+        first = Wal(store, "node", INTERVAL)
+        first.on_superseded = told.append
+        await first.start()
+        await first.write([write("a", 1)], False)  # file 1
+        second = Wal(store, "node", INTERVAL)  # a replacement starts on the same store
+        assert second.replay() == 1
+        await second.start()
+        await second.write([write("a", 2)], False)  # file 2
+        with pytest.raises(Unavailable, match="another process has written to the WAL ahead "
+                                              "of this one"):
+            await first.write([write("a", 3)], False)  # would be file 2: taken
+        with pytest.raises(Unavailable, match="another process"):  # and so every later one
+            await first.write([write("a", 4)], False)
+        await second.write([write("a", 5)], False)  # the second carries on
+        await first.close()
+        await second.close()
+
+    run(scenario())
+    assert len(told) == 1 and "WAL file 2 exists" in told[0]
+    assert replayed_values(store) == [1.0, 2.0, 5.0]  # the second's file 2 is intact

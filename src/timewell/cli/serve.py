@@ -154,12 +154,22 @@ def run(settings: Settings) -> None:
                 loop.call_soon_threadsafe(node.engine.begin_shutdown)
 
     server = GracefulServer(config)
+    stopped_because: list[str] = []
+
+    def stop_for_good(reason: str) -> None:
+        """Another server took the store over (storage/wal.py): shut down, exit 1."""
+        stopped_because.append(reason)
+        server.should_exit = True
+
+    node.on_fatal = stop_for_good
     try:
         server.run()
     finally:
         flight.close()
     if not server.started:
         raise SystemExit(1)
+    if stopped_because:
+        raise click.ClickException(f"stopped: {stopped_because[0]}")
 
 
 def _checked(parse, value: str, hint: str):

@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from timewell.engine.cache import PluginCache
-from timewell.storage.objectstore import ObjectStore
+from timewell.storage.objectstore import Fenced, ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ class CacheStore:
                 log.warning("plugin cache entry %s cannot be pickled; it is not kept across a "
                             "restart", key)
             self._store.durable_put(self._path, data)
+        except Fenced:
+            log.warning("plugin cache not saved: another server owns the store now")
         except Exception:
             log.exception("could not save the plugin cache")
 

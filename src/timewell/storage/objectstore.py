@@ -21,9 +21,18 @@ from pathlib import Path
 
 import obstore
 import pyarrow.fs as pafs
+from obstore.exceptions import AlreadyExistsError
 from obstore.store import LocalStore, MemoryStore, S3Store
 
 from timewell.storage.arrow_fs import ObstoreHandler
+
+
+class Fenced(Exception):
+    """This server no longer owns the store (another took it over): nothing may be written."""
+
+
+class ObjectExists(Exception):
+    """A create-only put found its path taken (by another process, or an earlier attempt)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,16 @@ class ObjectStore:
         # in place knows that its entry is on disk, not just created by a concurrent put.
         self._mkdir_lock = threading.Lock()
         self._description = f"file:{local_root}" if local_root else "memory"
+        self._fenced: str | None = None
+
+    def fence(self, reason: str) -> None:
+        """Refuse every later write and delete (Fenced): another server owns the store now,
+        and anything this one wrote could damage what that one writes."""
+        self._fenced = reason
+
+    def _check_writable(self) -> None:
+        if self._fenced is not None:
+            raise Fenced(self._fenced)
 
     @classmethod
     def file(cls, root: str | Path) -> ObjectStore:
@@ -85,17 +104,23 @@ class ObjectStore:
         return bytes(obstore.get_range(self._store, path, start=start, end=end))
 
     def put(self, path: str, data: bytes) -> None:
+        self._check_writable()
         if self._local_root is not None:
             # Even here, so that no directory exists whose entry a durable_put cannot rely on.
             self._make_directories((self._local_root / path).parent)
         obstore.put(self._store, path, data)
 
-    def durable_put(self, path: str, data: bytes) -> None:
+    def durable_put(self, path: str, data: bytes, *, create_only: bool = False) -> None:
         """Put, and return only once the object survives a power loss. After a crash the
         object is whole or, if this had not returned, possibly its earlier version or absent;
-        never torn."""
+        never torn. `create_only`: raise ObjectExists, writing nothing, if the path is taken
+        (atomically: of two processes putting the same path, exactly one succeeds)."""
+        self._check_writable()
         if self._local_root is None:
-            obstore.put(self._store, path, data)  # S3 and memory: a put is atomic
+            try:  # S3 and memory: a put is atomic; "create" is S3's If-None-Match: *
+                obstore.put(self._store, path, data, mode="create" if create_only else None)
+            except AlreadyExistsError:
+                raise ObjectExists(path) from None
             return
         # Not obstore's put: it renames its temporary file into place before anything is
         # fsync'd, so a power cut can leave a torn object under the final name, replacing a
@@ -106,7 +131,14 @@ class ObjectStore:
         temporary = full.with_name(f"{full.name}#{os.getpid()}{next(_temporary_numbers)}")
         try:
             _write_durably(temporary, data)
-            os.replace(temporary, full)
+            if create_only:
+                try:
+                    os.link(temporary, full)  # fails, atomically, if `full` exists
+                except FileExistsError:
+                    raise ObjectExists(path) from None
+                temporary.unlink()
+            else:
+                os.replace(temporary, full)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 temporary.unlink()
@@ -140,6 +172,7 @@ class ObjectStore:
         return sorted(metas, key=lambda m: m.path)
 
     def delete(self, path: str) -> None:
+        self._check_writable()
         with contextlib.suppress(FileNotFoundError):
             obstore.delete(self._store, path)
 

@@ -26,6 +26,13 @@ oldest go anyway and the trigger behind them reports the gap.
 `no_sync` writes were answered when buffered; those in a flush that was not applied are lost,
 as they are in a crash.
 
+Two servers on one store with one node id (a replacement started before the old one stopped)
+would write the same WAL file names. A WAL file is only ever created, never replaced
+(`create_only`), so the second to write a sequence number finds it taken: that server has
+been superseded. It answers the writes of that flush 503 (not applied; the other server has
+the data directory now), refuses every later write, and calls `on_superseded` (the node
+fences the store and stops the server). The newest server wins, as in InfluxDB 3.
+
 Shutdown never abandons a flush halfway: a flush runs as its own task that the flush loop
 awaits shielded, so cancelling the loop cannot cut it off between taking the buffered writes
 and answering their writers; `close` waits for it, then flushes what is left.
@@ -45,7 +52,7 @@ from typing import Protocol
 import pyarrow as pa
 
 from timewell.errors import Unavailable
-from timewell.storage.objectstore import ObjectStore
+from timewell.storage.objectstore import ObjectExists, ObjectStore
 from timewell.storage.walfile import CorruptWalFile, TableWrite, decode_with_cursors, encode
 
 log = logging.getLogger(__name__)
@@ -68,6 +75,10 @@ class WalFlush:
 class FlushSubscriber(Protocol):
     def on_flush(self, flush: WalFlush) -> None:
         """Called on the event loop after each durable flush; must be quick and not raise."""
+
+
+class WalSuperseded(Exception):
+    """Another process wrote the WAL file this one was about to write."""
 
 
 @dataclass
@@ -102,6 +113,8 @@ class Wal:
         self.max_retained_bytes = 1 << 30
         self._retained_readers: list[FlushSubscriber] = []
         self.removed_through = 0  # every WAL file up to here has been removed
+        self.superseded: str | None = None  # why writes are refused for good, once they are
+        self.on_superseded: Callable[[str], None] = lambda reason: None
 
     def subscribe(self, subscriber: FlushSubscriber) -> None:
         self._subscribers.append(subscriber)
@@ -213,6 +226,8 @@ class Wal:
         Unavailable when they were not applied (retry), or, at shutdown only, when the
         outcome could not be made sure of. `cursors` (write triggers' positions) land in the
         same WAL file as `writes`: both are durable, or neither."""
+        if self.superseded is not None:
+            raise Unavailable(self.superseded)
         if self._closed:
             raise Unavailable("the server is shutting down; retry the write on another node")
         if self._unsettled is not None:
@@ -278,6 +293,9 @@ class Wal:
         started = time.perf_counter()
         try:
             merged = await self._in_executor(self._persist, sequence, writes, cursors)
+        except WalSuperseded:
+            self._supersede(sequence, waiters)
+            return
         except Exception as e:
             log.exception("could not write WAL file %d", sequence)
             if await self._in_executor(self._remove, sequence):
@@ -298,6 +316,10 @@ class Wal:
         try:
             merged = await self._in_executor(self._persist, unsettled.sequence, unsettled.writes,
                                              unsettled.cursors)
+        except WalSuperseded:
+            self._unsettled = None
+            self._supersede(unsettled.sequence, unsettled.waiters)
+            return False
         except Exception as e:
             log.warning("WAL file %d still cannot be written (%s); retrying at the next flush",
                         unsettled.sequence, e)
@@ -320,6 +342,20 @@ class Wal:
             _fail(unsettled.waiters, "the server is shutting down and could not make sure "
                                      "whether the write was applied; query before retrying")
 
+    def _supersede(self, sequence: int, waiters: list[asyncio.Future]) -> None:
+        """Another server wrote WAL file `sequence`: refuse every write from now on (the file
+        is theirs: it is not removed), and say so."""
+        self.superseded = (
+            f"another process has written to the WAL ahead of this one (WAL file {sequence} "
+            f"exists): two servers are running on the same data directory or bucket with the "
+            f"same node id, and the other one now owns it. This server stops; the write was not "
+            f"applied: send it to the other server")
+        log.error("%s", self.superseded)
+        _fail(waiters, self.superseded)
+        _fail(self._waiters, self.superseded)
+        self._pending, self._waiters, self._pending_cursors = [], [], {}
+        self.on_superseded(self.superseded)
+
     def _complete(self, sequence: int, merged: list[TableWrite],
                   waiters: list[asyncio.Future], cursors: dict[str, int]) -> None:
         self._publish(WalFlush(sequence, merged, cursors=cursors))
@@ -336,7 +372,13 @@ class Wal:
     def _persist(self, sequence: int, writes: list[TableWrite],
                  cursors: dict[str, int]) -> list[TableWrite]:
         merged = _merge(writes)
-        self._store.durable_put(self._path(sequence), encode(sequence, merged, cursors))
+        data = encode(sequence, merged, cursors)
+        try:
+            self._store.durable_put(self._path(sequence), data, create_only=True)
+        except ObjectExists:
+            # Our own earlier attempt (it landed, then failed), or another server's file.
+            if self._store.get(self._path(sequence)) != data:
+                raise WalSuperseded(sequence) from None
         return merged
 
     def _remove(self, sequence: int) -> bool:
