@@ -19,7 +19,7 @@ from influxdb_client_3 import InfluxDB3ClientQueryError, InfluxDBClient3
 from influxdb_client_3 import Point as Point3
 
 from tests.conftest import free_port
-from timewell.server.flight import pack_any
+from timewell.server.flight_sql import pack_any
 
 T0 = 1_700_000_000_000_000_000
 
