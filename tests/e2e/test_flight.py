@@ -250,6 +250,13 @@ def test_flight_sql_calls_need_the_token(make_server):
         with pytest.raises(flight.FlightUnauthenticatedError):
             _bind(raw, b"SELECT v FROM m", pa.record_batch({"x": [1]}), no_token)
         assert _bind(raw, b"SELECT v FROM m", pa.record_batch({"x": [1]}), with_token)
+    dbapi = pytest.importorskip("adbc_driver_flightsql.dbapi")
+    options = {"adbc.flight.sql.rpc.call_header.database": "auth",
+               "adbc.flight.sql.authorization_header": f"Bearer {token.decode()}"}
+    with dbapi.connect(f"grpc://127.0.0.1:{server.port}", db_kwargs=options,
+                       autocommit=True) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT v FROM m WHERE v > $1", parameters=(0.5,))
+        assert cursor.fetchall() == [(1.0,)]
 
 
 @pytest.fixture
