@@ -95,16 +95,42 @@ def flight_sql(server: ServerProcess, database: str, sql: str,
                headers: list[tuple[bytes, bytes]] = ()) -> pa.Table:
     """Upstream's `FlightSqlClient::query`: a Flight SQL CommandStatementQuery with the
     `database` header (and `headers`), then DoGet on its ticket."""
-    from timewell.server.flight import pack_any
+    return flight_sql_command(server, database, "CommandStatementQuery", proto(1, sql),
+                              headers)[1]
 
-    location = server.url.replace("http://", "grpc+tcp://").replace("https://", "grpc+tls://")
-    query = sql.encode()
-    command = pack_any("type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery",
-                       b"\x0a" + _varint(len(query)) + query)
-    options = flight.FlightCallOptions(headers=[(b"database", database.encode()), *headers])
-    with flight.FlightClient(location) as client:
+
+def flight_sql_command(server: ServerProcess, database: str | None, name: str, body: bytes = b"",
+                       headers: list[tuple[bytes, bytes]] = ()
+                       ) -> tuple[flight.FlightInfo, pa.Table]:
+    """A Flight SQL command (`name`, e.g. `CommandGetTables`, its fields encoded in `body`)
+    as upstream's `FlightSqlServiceClient` sends it: GetFlightInfo, then DoGet on its
+    ticket."""
+    from timewell.server.flight_sql import pack_any
+
+    command = pack_any(f"type.googleapis.com/arrow.flight.protocol.sql.{name}", body)
+    options = flight_options(database, headers)
+    with flight.FlightClient(flight_location(server)) as client:
         info = client.get_flight_info(flight.FlightDescriptor.for_command(command), options)
-        return client.do_get(info.endpoints[0].ticket, options).read_all()
+        return info, client.do_get(info.endpoints[0].ticket, options).read_all()
+
+
+def flight_location(server: ServerProcess) -> str:
+    return server.url.replace("http://", "grpc+tcp://").replace("https://", "grpc+tls://")
+
+
+def flight_options(database: str | None,
+                   headers: list[tuple[bytes, bytes]] = ()) -> flight.FlightCallOptions:
+    named = [(b"database", database.encode())] if database is not None else []
+    return flight.FlightCallOptions(headers=[*named, *headers])
+
+
+def proto(number: int, value: bytes | str | int | bool) -> bytes:
+    """One protobuf field: a string or bytes (length-delimited), or an integer or bool
+    (varint)."""
+    if isinstance(value, bool | int):
+        return _varint(number << 3) + _varint(int(value))
+    data = value.encode() if isinstance(value, str) else value
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
 
 
 def _varint(n: int) -> bytes:

@@ -72,6 +72,9 @@ _SHOW_COLUMNS = re.compile(
 
 
 class QueryEngine:
+    SCHEMAS = ("iox", "system", "information_schema")
+    """The schemas of catalog `public`: the database's tables, the system tables, the views."""
+
     def __init__(self, catalog: Catalog, data: StoredData, query_log: QueryLog) -> None:
         self._catalog = catalog
         self._data = data
@@ -212,6 +215,27 @@ class QueryEngine:
 
         return schema, rest()
 
+    def plan_schema(self, database: str, query: str) -> pa.Schema:
+        """The schema of `query`'s answer, planned but not run (Flight SQL prepared statements
+        and GetSchema); placeholders may stay unbound. Blocking."""
+        if database != INTERNAL_DATABASE:
+            self._catalog.database(database)
+        ctx, state = self._checkout(database)
+        state.lease = self._data.lease()  # planning opens the tables it names
+        try:
+            return ctx.sql(_rewrite_show(query)).schema()
+        except BaseException as e:
+            self._raise_failure(e, state)
+        finally:
+            self._checkin(database, ctx, state)
+
+    def table_schemas(self, database: str) -> dict[str, dict[str, pa.Schema]]:
+        """Every table a query of `database` can name, by schema (`SCHEMAS`) and name, with
+        its Arrow schema. Blocking (the system tables are built for their schemas)."""
+        if database != INTERNAL_DATABASE:
+            self._catalog.database(database)
+        return {**self._schemas(database), "information_schema": schema_info.view_schemas()}
+
     def _raise_failure(self, error: BaseException, state: QueryState) -> NoReturn:
         failure = self._failure(error, state)
         if failure is error:
@@ -277,8 +301,7 @@ class QueryEngine:
             "tables": lambda: schema_info.tables_table(self._schemas(database)),
             "columns": lambda: schema_info.columns_table(self._schemas(database)),
             "views": schema_info.views_table,
-            "schemata": lambda: schema_info.schemata_table(["iox", "system",
-                                                            "information_schema"]),
+            "schemata": lambda: schema_info.schemata_table(list(self.SCHEMAS)),
         }, state))
         for name, function in self._table_functions.items():
             call = guarded(state, _literal_arguments(function, database))
@@ -286,9 +309,11 @@ class QueryEngine:
         return ctx
 
     def _schemas(self, database: str) -> dict[str, dict[str, pa.Schema]]:
-        with self._catalog.lock:
-            user = {name: t.arrow_schema()
-                    for name, t in self._catalog.database(database).live_tables().items()}
+        user: dict[str, pa.Schema] = {}
+        if database != INTERNAL_DATABASE:  # it holds no tables
+            with self._catalog.lock:
+                user = {name: t.arrow_schema()
+                        for name, t in self._catalog.database(database).live_tables().items()}
         system = {name: build(database).schema for name, build in self._system_tables.items()}
         return {"iox": user, "system": system}
 

@@ -28,6 +28,11 @@ _TIME_UNITS = {"s": "Second", "ms": "Millisecond", "us": "Microsecond", "ns": "N
 INFORMATION_SCHEMA_TABLES = ("tables", "views", "columns", "schemata")
 
 
+def table_type(schema: str) -> str:
+    """`information_schema.tables.table_type` of the tables of `schema`."""
+    return "VIEW" if schema == "information_schema" else "BASE TABLE"
+
+
 def type_name(data_type: pa.DataType) -> str:
     """The DataFusion / InfluxDB 3 spelling of an Arrow type, e.g. `Dictionary(Int32, Utf8)`."""
     if data_type in _SIMPLE_TYPES:
@@ -45,11 +50,12 @@ def type_name(data_type: pa.DataType) -> str:
 def tables_table(schemas: dict[str, dict[str, pa.Schema]]) -> pa.Table:
     """`schemas`: schema name -> table name -> Arrow schema, for every queryable table."""
     rows = [
-        ("public", schema, name, "BASE TABLE")
+        ("public", schema, name, table_type(schema))
         for schema, tables in schemas.items()
         for name in sorted(tables)
     ]
-    rows += [("public", "information_schema", name, "VIEW") for name in INFORMATION_SCHEMA_TABLES]
+    rows += [("public", "information_schema", name, table_type("information_schema"))
+             for name in INFORMATION_SCHEMA_TABLES]
     return _table(["table_catalog", "table_schema", "table_name", "table_type"], rows)
 
 
@@ -81,6 +87,12 @@ def schemata_table(schemas: list[str]) -> pa.Table:
     names = ["catalog_name", "schema_name", "schema_owner", "default_character_set_catalog",
              "default_character_set_schema", "default_character_set_name", "sql_path"]
     return _table(names, rows)
+
+
+def view_schemas() -> dict[str, pa.Schema]:
+    """The Arrow schemas of the `information_schema` views, by name."""
+    return {"tables": tables_table({}).schema, "views": views_table().schema,
+            "columns": columns_table({}).schema, "schemata": schemata_table([]).schema}
 
 
 def _table(names: list[str], rows: list[tuple], types: list[pa.DataType] | None = None):

@@ -1,10 +1,11 @@
-"""Arrow Flight: queries over gRPC, as the influxdb3 client libraries send them.
+"""Arrow Flight: queries over gRPC, as the influxdb3 client libraries and Flight SQL clients
+send them.
 
 `DoGet` takes the JSON ticket `{"database", "sql_query", "query_type": "sql"|"influxql",
 "params"?}` with the token in the `authorization` metadata, and streams the result as Arrow
-record batches. Flight SQL clients send `GetFlightInfo` with a `CommandStatementQuery` and
-name the database in the `database` header (or `bucket`, `bucket-name`,
-`iox-namespace-name`, as upstream accepts); the ticket they get back carries the statement.
+record batches. Flight SQL clients (`server/flight_sql.py` answers their commands) name the
+database in the `database` header (or `bucket`, `bucket-name`, `iox-namespace-name`, as
+upstream accepts); `GetFlightInfo` runs the command and its ticket fetches the answer once.
 
 The gRPC server listens on a private Unix socket; `server/portshare.py` hands it the HTTP/2
 connections that arrive on the HTTP port.
@@ -32,6 +33,7 @@ from timewell.errors import TimedOut, TimewellError
 from timewell.node import Node
 from timewell.query.influxql import InfluxQLEngine, InfluxQLSyntaxError
 from timewell.query.influxql.results import v3_table
+from timewell.server import flight_sql
 
 T = TypeVar("T")
 
@@ -41,8 +43,6 @@ Authorize = Callable[[str | None], bool]
 """Decides whether a call may run, given its `authorization` header value (None if absent)."""
 
 _DATABASE_HEADERS = ("database", "bucket", "bucket-name", "iox-namespace-name")
-_STATEMENT_QUERY = "type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery"
-_TICKET_STATEMENT = "type.googleapis.com/arrow.flight.protocol.sql.TicketStatementQuery"
 _PREPARED_RESULTS_TTL_S = 60.0
 
 
@@ -60,6 +60,7 @@ class FlightQueryServer(flight.FlightServerBase):
         super().__init__(location, middleware={"call": _CallHeadersFactory(authorize)})
         self._node = node
         self._influxql = InfluxQLEngine(node.catalog, node.query)
+        self._sql = flight_sql.FlightSql(node.query)
         self._prepared: dict[str, tuple[float, pa.Table]] = {}
         self._lock = threading.Lock()
 
@@ -75,56 +76,50 @@ class FlightQueryServer(flight.FlightServerBase):
                 # A reader, not a GeneratorStream: that one sends no dictionaries (tags).
                 return flight.RecordBatchStream(pa.RecordBatchReader.from_batches(
                     schema, self._batches(schema, batches, request)))
-            return flight.RecordBatchStream(self._run(request))
-        type_url, value = unpack_any(data)
-        if type_url != _TICKET_STATEMENT:
-            raise flight.FlightServerError(f"unsupported ticket type {type_url or '(none)'}")
-        handle = _proto_field(value, 1)
-        return flight.RecordBatchStream(self._take_prepared(handle))
+            return flight.RecordBatchStream(self._influxql_answer(request))
+        return flight.RecordBatchStream(self._take_prepared(flight_sql.ticket_handle(data)))
 
     def get_flight_info(self, context, descriptor: flight.FlightDescriptor):
-        if descriptor.descriptor_type != flight.DescriptorType.CMD:
-            raise flight.FlightServerError("only Flight SQL commands are supported")
-        type_url, value = unpack_any(descriptor.command)
-        if type_url != _STATEMENT_QUERY:
-            raise flight.FlightServerError(
-                f"unsupported Flight SQL command {type_url.rsplit('.', 1)[-1] or '(none)'}: "
-                "timewell answers CommandStatementQuery")
-        headers = _headers(context)
-        database = next((headers[h] for h in _DATABASE_HEADERS if headers.get(h)), None)
-        if not database:
-            raise flight.FlightServerError("name the database in the 'database' header")
-        query = _proto_field(value, 1).decode()
-        # logged as upstream logs Flight SQL statements in system.queries
-        table = self._run(QueryRequest(database, query), log_as="flightsql",
-                          log_text=f"CommandStatementQuery{query}")
+        command = _command(descriptor)
+        table = self._guarded(lambda: self._sql.answer(command, _database(context)))
         handle = uuid.uuid4().hex
         with self._lock:
             self._expire_prepared()
             self._prepared[handle] = (time.monotonic() + _PREPARED_RESULTS_TTL_S, table)
-        ticket = pack_any(_TICKET_STATEMENT, _proto_bytes(1, handle.encode()))
-        endpoint = flight.FlightEndpoint(ticket, [])
+        endpoint = flight.FlightEndpoint(flight_sql.ticket_statement(handle.encode()), [])
         return flight.FlightInfo(table.schema, descriptor, [endpoint], table.num_rows,
                                  table.nbytes)
+
+    def get_schema(self, context, descriptor: flight.FlightDescriptor):
+        command = _command(descriptor)
+        return flight.SchemaResult(
+            self._guarded(lambda: self._sql.schema(command, _database(context))))
+
+    def do_action(self, context, action: flight.Action):
+        body = action.body.to_pybytes() if action.body is not None else b""
+        return iter(self._guarded(
+            lambda: self._sql.action(action.type, body, _database(context))))
+
+    def list_actions(self, context):
+        return flight_sql.ACTIONS
+
+    def do_put(self, context, descriptor: flight.FlightDescriptor, reader, writer):
+        command = _command(descriptor)
+        result = self._guarded(lambda: self._sql.bind(command, reader.read_all()))
+        writer.write(pa.py_buffer(result))
 
     def list_flights(self, context, criteria):
         return iter(())
 
     # -- queries
 
-    def _run(self, request: QueryRequest, log_as: str = "sql",
-             log_text: str | None = None) -> pa.Table:
-        """The whole answer (GetFlightInfo, InfluxQL)."""
+    def _influxql_answer(self, request: QueryRequest) -> pa.Table:
         def answer() -> pa.Table:
-            if request.query_type == "influxql":
-                results = self._influxql.execute(request.query, request.database,
-                                                 request.params)
-                failed = next((r for r in results if r.error is not None), None)
-                if failed is not None:
-                    raise flight.FlightServerError(failed.error)
-                return v3_table([s for r in results for s in r.series])
-            return self._node.query.sql(request.database, request.query, request.params,
-                                        log_as=log_as, log_text=log_text)
+            results = self._influxql.execute(request.query, request.database, request.params)
+            failed = next((r for r in results if r.error is not None), None)
+            if failed is not None:
+                raise flight.FlightServerError(failed.error)
+            return v3_table([s for r in results for s in r.series])
 
         return self._guarded(answer, request)
 
@@ -151,7 +146,7 @@ class FlightQueryServer(flight.FlightServerBase):
             raise flight.FlightTimedOutError(str(e)) from None  # gRPC DEADLINE_EXCEEDED
         except (TimewellError, InfluxQLSyntaxError) as e:
             raise flight.FlightServerError(str(e)) from None
-        except flight.FlightError:
+        except (flight.FlightError, NotImplementedError):
             raise
         except Exception as e:
             log.exception("Flight query failed: %s", request.query if request else "")
@@ -225,79 +220,15 @@ def _headers(context) -> dict[str, str]:
     return middleware.headers if middleware is not None else {}
 
 
-# -- the little protobuf Flight SQL needs (google.protobuf.Any and one-field messages)
+def _database(context) -> str | None:
+    headers = _headers(context)
+    return next((headers[h] for h in _DATABASE_HEADERS if headers.get(h)), None)
 
 
-def pack_any(type_url: str, value: bytes) -> bytes:
-    return _proto_bytes(1, type_url.encode()) + _proto_bytes(2, value)
-
-
-def unpack_any(data: bytes) -> tuple[str, bytes]:
-    try:
-        fields = _proto_fields(data)
-    except ValueError:
-        return "", b""
-    return fields.get(1, b"").decode(errors="replace"), fields.get(2, b"")
-
-
-def _proto_field(data: bytes, number: int) -> bytes:
-    try:
-        return _proto_fields(data).get(number, b"")
-    except ValueError as e:
-        raise flight.FlightServerError(f"malformed protobuf message: {e}") from None
-
-
-def _proto_bytes(number: int, value: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(value)) + value
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _proto_fields(data: bytes) -> dict[int, bytes]:
-    """Length-delimited fields by number (varint fields skipped)."""
-    fields: dict[int, bytes] = {}
-    pos = 0
-    while pos < len(data):
-        key, pos = _read_varint(data, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            _, pos = _read_varint(data, pos)
-        elif wire == 2:
-            length, pos = _read_varint(data, pos)
-            if pos + length > len(data):
-                raise ValueError("truncated field")
-            fields[number] = data[pos:pos + length]
-            pos += length
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
-        else:
-            raise ValueError(f"unsupported wire type {wire}")
-    return fields
-
-
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data):
-            raise ValueError("truncated varint")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
+def _command(descriptor: flight.FlightDescriptor) -> flight_sql.Message:
+    if descriptor.descriptor_type != flight.DescriptorType.CMD:
+        raise flight.FlightServerError("only Flight SQL commands are supported")
+    return flight_sql.parse_command(descriptor.command)
 
 
 # -- lifecycle
