@@ -286,9 +286,11 @@ class QueryEngine:
         return ctx
 
     def _schemas(self, database: str) -> dict[str, dict[str, pa.Schema]]:
-        with self._catalog.lock:
-            user = {name: t.arrow_schema()
-                    for name, t in self._catalog.database(database).live_tables().items()}
+        user = {}
+        if database != INTERNAL_DATABASE:  # it holds no tables of its own
+            with self._catalog.lock:
+                user = {name: t.arrow_schema()
+                        for name, t in self._catalog.database(database).live_tables().items()}
         system = {name: build(database).schema for name, build in self._system_tables.items()}
         return {"iox": user, "system": system}
 
