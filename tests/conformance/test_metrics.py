@@ -3,13 +3,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.conformance.conftest import api
 
 
-@pytest.mark.xfail(strict=True, reason="/metrics series carry no node_id label (upstream "
-                   "labels every series with the --node-id)")
 def test_metrics_metrics_endpoint_includes_node_id_label(make_module_server):
     server = make_module_server("--node-id", "test-server")
     body = api(server, "GET", "/metrics").text

@@ -123,3 +123,25 @@ def test_serve_rejects_bad_flags(tmp_path):
                              str(tmp_path), "--wal-flush-interval", "1ms"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "at least 10ms" in result.stderr
+
+
+def test_show_system_table_options(server, cli_env):
+    """`show system table`: --select, --order-by, --limit, the options after the subcommand,
+    and system.queries without this command's own queries."""
+    for lp in ("a v=1 1", "b v=1 1\nb v=2 2", "c v=1 1"):
+        assert timewell(cli_env, "write", "-d", "sysdb", lp).returncode == 0
+    assert timewell(cli_env, "query", "-d", "sysdb", "SELECT count(*) FROM b").returncode == 0
+    result = timewell(cli_env, "show", "system", "table", "tables", "-d", "sysdb", "--format",
+                      "json", "--select", "table_name,row_count", "--order-by",
+                      "row_count DESC", "-o", "table_name", "--limit", "2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == '[{"table_name":"b","row_count":2},{"table_name":"a","row_count":1}]\n'
+    result = timewell(cli_env, "show", "system", "-d", "sysdb", "table", "queries", "-s",
+                      "query_text", "--format", "csv", "--limit", "0")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "query_text\nSELECT count(*) FROM b\n"
+    result = timewell(cli_env, "show", "system", "-d", "sysdb", "table", "tables", "-s", "nope")
+    assert result.returncode == 1 and "No field named nope" in result.stderr
+    result = timewell(cli_env, "show", "system", "-d", "sysdb", "summary", "--format", "parquet")
+    assert result.returncode == 1
+    assert result.stderr == "Error: parquet format is not supported for this command\n"

@@ -21,6 +21,7 @@ def scrape(server) -> dict[str, list]:
     assert response.headers["content-type"].startswith("text/plain")
     families = {}
     for family in text_string_to_metric_families(response.text):
+        assert all(s.labels["node_id"] == "local" for s in family.samples), family
         families[family.name] = family.samples
     return families
 

@@ -455,7 +455,8 @@ def test_plugin_code_never_runs_in_the_server_process(isolated):
     stats = isolated.stats("where")
     assert stats["mean_cpu_ms"] is not None and stats["worker_peak_memory_bytes"] > 0
     metrics = isolated.http.get("/metrics").text
-    assert 'timewell_trigger_worker_peak_memory_bytes{database="test",trigger="where"}' in metrics
+    assert ('timewell_trigger_worker_peak_memory_bytes{database="test",node_id="local",'
+            'trigger="where"}') in metrics
     assert "timewell_trigger_run_cpu_seconds_sum" in metrics
 
 

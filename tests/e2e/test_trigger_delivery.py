@@ -164,7 +164,8 @@ def test_slow_trigger_falls_behind_without_dropping(make_server, plugin_dir):
         while time.monotonic() < deadline:
             lags.append(engine.stats("slow").get("lag_flushes") or 0)
             time.sleep(0.2)
-        lag_rows = re.search(r'timewell_trigger_lag_rows\{database="test",trigger="slow"\} (\S+)',
+        lag_rows = re.search(r'timewell_trigger_lag_rows\{database="test",node_id="local",'
+                             r'trigger="slow"\} (\S+)',
                              httpx.get(f"{server.url}/metrics").text)
         assert lag_rows and float(lag_rows.group(1)) > 0
     acked = set(writers.acked)
@@ -176,7 +177,8 @@ def test_slow_trigger_falls_behind_without_dropping(make_server, plugin_dir):
     stats = wait_for(lambda: (s := engine.stats("slow")) and s["lag_flushes"] == 0 and s)
     assert stats["lag_rows"] == 0 and stats["lag_seconds"] == 0
     metrics = httpx.get(f"{server.url}/metrics").text
-    assert 'timewell_trigger_lag_flushes{database="test",trigger="slow"} 0.0' in metrics
+    assert ('timewell_trigger_lag_flushes{database="test",node_id="local",trigger="slow"} 0.0'
+            in metrics)
     assert stats["dropped_events"] == 0 and stats["skipped_rows"] == 0
     # Behind by many flushes, it took several per run.
     assert stats["runs"] < len(lags) * 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from timewell import __version__
-from timewell.cli import admin, caches, data, engine, plugins, tokens  # noqa: F401 - add to create/delete
+from timewell.cli import admin, caches, data, engine, plugins, system, tokens  # noqa: F401 - add to create/delete
 from timewell.cli.serve import serve
 
 

@@ -31,12 +31,15 @@ class Server:
         self._client = httpx.Client(base_url=host.rstrip("/"), headers=headers, timeout=300)
         self._host = host
 
-    def request(self, method: str, path: str, **kwargs) -> httpx.Response:
+    def request(self, method: str, path: str, *, refused_ok: bool = False,
+                **kwargs) -> httpx.Response:
+        """The server's answer; a refusal (4xx, 5xx) exits with its message unless
+        `refused_ok`."""
         try:
             response = self._client.request(method, path, **kwargs)
         except httpx.HTTPError as e:
             raise click.ClickException(f"cannot reach the server at {self._host}: {e}") from None
-        if response.status_code >= 400:
+        if response.status_code >= 400 and not refused_ok:
             raise click.ClickException(describe_error(response))
         return response
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 from datafusion import Expr, RuntimeEnvBuilder, SessionConfig, SessionContext, udtf
 from datafusion.catalog import Table
 
-from timewell.catalog import Catalog
+from timewell.catalog import Catalog, DatabaseNotFound
 from timewell.errors import InvalidRequest, LimitExceeded, TimewellError
 from timewell.query import schema_info
 from timewell.query.control import QueryControl, no_limit
@@ -309,13 +309,22 @@ class QueryEngine:
         return ctx
 
     def _schemas(self, database: str) -> dict[str, dict[str, pa.Schema]]:
-        user: dict[str, pa.Schema] = {}
-        if database != INTERNAL_DATABASE:  # it holds no tables
+        if database != INTERNAL_DATABASE:
             with self._catalog.lock:
                 user = {name: t.arrow_schema()
                         for name, t in self._catalog.database(database).live_tables().items()}
-        system = {name: build(database).schema for name, build in self._system_tables.items()}
-        return {"iox": user, "system": system}
+            system = {name: build(database).schema
+                      for name, build in self._system_tables.items()}
+            return {"iox": user, "system": system}
+        # _internal holds no tables, and only the server-wide system tables (the tables of a
+        # database's triggers, caches, ... need a database)
+        system = {}
+        for name, build in self._system_tables.items():
+            try:
+                system[name] = build(database).schema
+            except DatabaseNotFound:
+                continue
+        return {"iox": {}, "system": system}
 
 
 def _literal_arguments(function: TableFunction, database: str):

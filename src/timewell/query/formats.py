@@ -154,10 +154,16 @@ def _csv(table: pa.Table, header: bool = True) -> str:
 
 
 def _cell(value) -> str:
+    """A value as Arrow's display prints it: lists `[a, b]` and structs `{k: v}`, their
+    strings unquoted."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_cell(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_cell(v)}" for k, v in value.items()) + "}"
     return str(value)
 
 

@@ -5,7 +5,8 @@ counted by an ASGI middleware under their route template (`/api/v3/engine/{path:
 the raw path) so the label set stays bounded; writes, WAL flushes and queries are observed
 through hooks of the write service, the WAL (as a subscriber) and the query log; the processing
 engine's per-trigger counters, the buffer's size and the writes refused at its limit are read
-when scraped.
+when scraped. Every series carries the node's `node_id` label (`--node-id`), as upstream's do, so
+the scrapes of several nodes can be told apart.
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from __future__ import annotations
 import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.exposition import generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -35,6 +41,7 @@ _ROUTE_CACHE_LIMIT = 4096
 class NodeMetrics:
     def __init__(self, node: Node) -> None:
         self.registry = CollectorRegistry()
+        self.node_id = node.settings.node_id
         registry = self.registry
         self.http_requests = Counter(
             "timewell_http_requests", "HTTP requests answered, by route template and status.",
@@ -78,7 +85,23 @@ class NodeMetrics:
                 record.duration_ns / 1e9)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(_Labelled(self.registry, {"node_id": self.node_id}))
+
+
+class _Labelled:
+    """A registry's metrics with `labels` added to every sample (the exposition prints a
+    sample's labels sorted by name)."""
+
+    def __init__(self, registry: CollectorRegistry, labels: dict[str, str]) -> None:
+        self._registry = registry
+        self._labels = labels
+
+    def collect(self):
+        for family in self._registry.collect():
+            labelled = Metric(family.name, family.documentation, family.type, family.unit)
+            labelled.samples = [sample._replace(labels={**sample.labels, **self._labels})
+                                for sample in family.samples]
+            yield labelled
 
 
 class _TriggerCollector:
