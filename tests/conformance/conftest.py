@@ -164,6 +164,22 @@ def cli(server: ServerProcess | None, *args: str, input: str | None = None,
                           capture_output=True, env=full_env, timeout=timeout)
 
 
+def cli_ok(server: ServerProcess | None, *args: str, input: str | None = None,
+           env: dict | None = None) -> str:
+    """Upstream's `server.run(...)`: the CLI succeeds; its output, trimmed."""
+    result = cli(server, *args, input=input, env=env)
+    assert result.returncode == 0, (args, result.stdout, result.stderr)
+    return result.stdout.strip()
+
+
+def cli_fails(server: ServerProcess | None, *args: str, input: str | None = None,
+              env: dict | None = None) -> str:
+    """Upstream's `server.run(...).unwrap_err()`: the CLI fails; what it printed."""
+    result = cli(server, *args, input=input, env=env)
+    assert result.returncode != 0, (args, result.stdout)
+    return result.stdout + result.stderr
+
+
 def api(server: ServerProcess, method: str, path: str, **kwargs) -> httpx.Response:
     return httpx.request(method, f"{server.url}{path}", timeout=30, verify=server.verify,
                          **kwargs)
