@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 
 import pytest
 
-from tests.conformance.conftest import api, cli_ok
+from tests.conformance.conftest import api, cli_fails, cli_ok
 
 
 @pytest.mark.differs("upstream's `show databases` lists its `_internal` database; timewell has "
@@ -38,3 +39,19 @@ def test_cli_offline_tokens_test_offline_token_creation_flow(make_module_server,
     assert response.status_code == 200, response.text
     out = cli_ok(server, "create", "database", "admin_test_db", "--token", token, *ca)
     assert 'Database "admin_test_db" created successfully' in out
+
+
+def test_cli_offline_tokens_named_with_expiry(tmp_path):
+    """(timewell) `--name` and `--expiry` go into the file (upstream's schema: `name`,
+    `expiry_millis`); --offline needs --output-file; a token file is never overwritten."""
+    token_file = tmp_path / "automation.json"
+    args = ("create", "token", "--admin", "--offline", "--name", "automation", "--expiry", "1d")
+    before = time.time() * 1000
+    assert "Token saved to:" in cli_ok(None, *args, "--output-file", str(token_file))
+    document = json.loads(token_file.read_text())
+    assert document["name"] == "automation"
+    assert before + 86_400_000 <= document["expiry_millis"] <= time.time() * 1000 + 86_400_000
+    assert document["token"].startswith("apiv3_")
+    assert "--offline needs --output-file" in cli_fails(None, *args)
+    assert "exists already" in cli_fails(None, *args, "--output-file", str(token_file))
+    assert json.loads(token_file.read_text()) == document
