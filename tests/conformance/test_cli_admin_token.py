@@ -80,6 +80,13 @@ def _regenerate_through_recovery(server, ca) -> str:
     return _token(out)
 
 
+def _listening(server) -> set[int]:
+    """The TCP ports the server process listens on (its own sockets: no probe of a port that
+    another test's server may have taken)."""
+    return {c.laddr.port for c in psutil.Process(server.process.pid).net_connections("tcp")
+            if c.status == psutil.CONN_LISTEN}
+
+
 def _create_database(server, ca, name: str, token: str) -> str:
     return cli_ok(server, "create", "database", name, "--token", token, *ca)
 
@@ -237,9 +244,7 @@ def test_cli_admin_token_test_recovery_endpoint_disabled_by_default(ops):
     """Upstream probes the default recovery address (127.0.0.1:8182), which a shared machine
     may have in use: here, the server without the flag listens on its HTTP port alone."""
     server, _ = ops
-    listening = {c.laddr.port for c in psutil.Process(server.process.pid).net_connections("tcp")
-                 if c.status == psutil.CONN_LISTEN}
-    assert listening == {server.port}
+    assert _listening(server) == {server.port}
     assert "recovery endpoint" not in server.log()
 
 
@@ -251,6 +256,7 @@ def test_cli_admin_token_test_recovery_endpoint_auto_shutdown_after_regeneration
     # the shutdown, from the server's log (a probe of the freed port could reach another
     # test's server, as upstream notes)
     wait_for(lambda: SHUTDOWN in server.log(), timeout=30)
+    wait_for(lambda: _listening(server) == {server.port}, timeout=30)  # (timewell) it did
     assert initial != new
     _create_database(server, ca, "test_db", new)  # the main server still runs
     _refused_database(server, ca, "test_db2", initial)
@@ -265,8 +271,5 @@ def test_cli_admin_token_test_main_server_continues_after_recovery_endpoint_shut
     assert initial != new
     time.sleep(0.5)
     _create_database(server, ca, "after_recovery_db", new)
-    # (timewell) and the recovery address is closed
-    listening = {c.laddr.port for c in psutil.Process(server.process.pid).net_connections("tcp")
-                 if c.status == psutil.CONN_LISTEN}
-    assert listening == {server.port}
+    assert _listening(server) == {server.port}  # (timewell) and the recovery address closed
 

@@ -41,7 +41,9 @@ def test_cli_db_retention_test_create_db_without_retention_period(s, ca):
 
 
 def test_cli_db_retention_test_create_db_with_invalid_retention_period(s, ca):
-    cli_fails(s, "create", "database", "test_db3", "--retention-period", "invalid", *ca)
+    error = cli_fails(s, "create", "database", "test_db3", "--retention-period", "invalid", *ca)
+    assert "server answered 400: invalid duration 'invalid'" in error  # (timewell) why
+    assert "test_db3" not in cli_ok(s, "show", "databases", *ca)
 
 
 def test_cli_db_retention_test_update_db_retention_period(s, ca):
