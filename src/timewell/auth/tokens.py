@@ -49,10 +49,10 @@ class CannotDeleteOperatorToken(NotAllowed):
                          "--admin --regenerate --token [TOKEN]")
 
 
-class MissingOperatorToken(NotFound):
+class MissingOperatorToken(TokenNotFound):
     def __init__(self) -> None:
-        super().__init__("missing admin token, cannot update: there is no operator token to "
-                         "regenerate (create it with `timewell create token --admin`)")
+        NotFound.__init__(self, "missing admin token, cannot update: there is no operator "
+                          "token to regenerate (create it with `timewell create token --admin`)")
 
 
 def new_token_text() -> str:
