@@ -52,6 +52,8 @@ class Settings:
     disable_ui: bool = False  # no web console at /ui/
     disable_authz: frozenset[str] = frozenset()  # of health, ping, metrics
     admin_token_file: Path | None = None
+    # HOST:PORT of the admin token recovery endpoint (server/recovery.py); None: not served
+    admin_token_recovery_bind: str | None = None
     max_query_result_bytes: int = 100 * 1024 * 1024
     query_timeout_s: float | None = 300.0  # None: queries may run as long as they take
     exec_mem_pool_bytes: int | None = None  # DataFusion's memory pool per query; None: none
@@ -61,6 +63,8 @@ class Settings:
     tls_key: Path | None = None
     flight_bind: str | None = None  # None: Arrow Flight shares the HTTP port
     log_level: str = "info"
+    # `serve --log-filter` as expanded (logfilter.py); None: just log_level
+    log_filter: str | None = None
 
     @property
     def buffer_memory_limit(self) -> int:

@@ -23,6 +23,10 @@ class AlreadyExists(TimewellError):
     """The request would create something that exists already (409)."""
 
 
+class Conflict(TimewellError):
+    """The resource's state does not allow this (e.g. it was deleted) (409)."""
+
+
 class Forbidden(TimewellError):
     """The server's configuration refuses this, whoever asks (403)."""
 

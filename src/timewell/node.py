@@ -19,7 +19,7 @@ from timewell.config import Settings
 from timewell.engine import EngineSettings, NodeDatabase, ProcessingEngine
 from timewell.engine.limits import engine_limits
 from timewell.engine.repository import DEFAULT_PLUGIN_REPO
-from timewell.query.engine import QueryEngine
+from timewell.query.engine import INTERNAL_DATABASE, QueryEngine
 from timewell.query.log import QueryLog
 from timewell.storage.buffer import QueryableBuffer
 from timewell.storage.data import StoredData
@@ -184,8 +184,9 @@ class Node:
         })
 
     def _tables_table(self, database: str) -> pa.Table:
-        with self.catalog.lock:
-            tables = list(self.catalog.database(database).live_tables().values())
+        with self.catalog.lock:  # `_internal` holds no tables (query/engine.py)
+            tables = [] if database == INTERNAL_DATABASE else list(
+                self.catalog.database(database).live_tables().values())
         return pa.table({
             "table_name": pa.array([t.name for t in tables], pa.string()),
             "column_count": pa.array([len(t.columns) for t in tables], pa.int64()),

@@ -944,12 +944,14 @@ def test_cli_test_regenerate_admin_token(auth_server):
 
 
 @pytest.mark.differs("upstream prints the refusal and exits 0; timewell exits non-zero with the "
-                     "server's 405 message")
+                     "server's 405 message (upstream's words)")
 def test_cli_test_delete_token(auth_server):
     token = _token(ok(auth_server, "create", "token", "--admin"))
     refused = fails(auth_server, "delete", "token", "--token-name", "_admin", "--token", token,
                     input="yes\n")
-    assert "405" in refused
+    assert ('server answered 405: The operator token "_admin" is required and cannot be '
+            "deleted. To regenerate an operator token, use: timewell create token --admin "
+            "--regenerate --token [TOKEN]") in refused
     assert "409" in fails(auth_server, "create", "token", "--admin")
 
 

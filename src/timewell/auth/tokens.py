@@ -44,8 +44,15 @@ class OperatorTokenExists(AlreadyExists):
 
 class CannotDeleteOperatorToken(NotAllowed):
     def __init__(self) -> None:
-        super().__init__(f"cannot delete the operator token '{OPERATOR_TOKEN_NAME}': "
-                         "regenerate it instead")
+        super().__init__(f'The operator token "{OPERATOR_TOKEN_NAME}" is required and cannot be '
+                         "deleted. To regenerate an operator token, use: timewell create token "
+                         "--admin --regenerate --token [TOKEN]")
+
+
+class MissingOperatorToken(TokenNotFound):
+    def __init__(self) -> None:
+        NotFound.__init__(self, "missing admin token, cannot update: there is no operator "
+                          "token to regenerate (create it with `timewell create token --admin`)")
 
 
 def new_token_text() -> str:
@@ -152,7 +159,7 @@ class Tokens:
         """A new text for the operator token; the old one stops working at once."""
         with self._catalog.lock:
             if OPERATOR_TOKEN_NAME not in self._catalog.tokens:
-                raise TokenNotFound(OPERATOR_TOKEN_NAME)
+                raise MissingOperatorToken()
             issued = self._issue(OPERATOR_TOKEN_NAME, None)
         log.info("operator token '%s' regenerated; the previous one is revoked",
                  OPERATOR_TOKEN_NAME)

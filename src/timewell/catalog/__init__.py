@@ -27,7 +27,7 @@ from timewell.catalog.model import (
 )
 from timewell.catalog.names import check_column_name, check_database_name, check_table_name
 from timewell.catalog.persistence import CatalogLog
-from timewell.errors import AlreadyExists, InvalidRequest, NotFound
+from timewell.errors import AlreadyExists, Conflict, InvalidRequest, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,11 @@ __all__ = [
 class DatabaseNotFound(NotFound):
     def __init__(self, name: str) -> None:
         super().__init__(f"database not found: '{name}'")
+
+
+class DatabaseDeleted(Conflict):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"attempted to modify database '{name}', which was already deleted")
 
 
 class TableNotFound(NotFound):
@@ -159,6 +164,9 @@ class Catalog:
 
     def set_retention(self, name: str, retention_period_ns: int | None) -> None:
         with self.lock:
+            found = self.databases.get(name)
+            if found is not None and found.deleted:
+                raise DatabaseDeleted(name)
             self.database(name)
             self.commit([{"op": "set_retention", "name": name,
                           "retention_period_ns": retention_period_ns}])

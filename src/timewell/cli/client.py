@@ -1,8 +1,11 @@
-"""What every client command shares: where the server is, the token, and readable errors."""
+"""What every client command shares: where the server is and how to trust its TLS
+certificate, the token, and readable errors."""
 
 from __future__ import annotations
 
+import ssl
 import sys
+from pathlib import Path
 
 import click
 import httpx
@@ -15,8 +18,32 @@ def env(name: str) -> list[str]:
     return [f"TIMEWELL_{name}", f"INFLUXDB3_{name}"]
 
 
-host_option = click.option("-H", "--host", "host", default=DEFAULT_HOST, show_default=True,
-                           envvar=env("HOST_URL"), help="URL of the timewell server.")
+_TLS_KEY = "timewell.tls"  # click context meta: how Server checks the certificate
+
+
+def _remember_tls(ctx: click.Context, param: click.Parameter, value):
+    if value not in (None, False):
+        ctx.meta.setdefault(_TLS_KEY, {})[param.name] = value
+    return value
+
+
+def host_option(command):
+    """`-H/--host` and how to trust an HTTPS server's certificate: `--tls-ca FILE` (a private
+    CA, e.g. for self-signed certificates) or `--tls-no-verify` (no check at all). `Server`
+    reads the TLS choice from the command's context."""
+    command = click.option(
+        "--tls-no-verify", is_flag=True, expose_value=False, callback=_remember_tls,
+        envvar=env("TLS_NO_VERIFY"),
+        help="Do not check the server's TLS certificate (testing only: anyone on the network "
+             "path can then read and change the traffic).")(command)
+    command = click.option(
+        "--tls-ca", type=click.Path(dir_okay=False, path_type=Path), default=None,
+        expose_value=False, callback=_remember_tls, envvar=env("TLS_CA"),
+        help="Trust HTTPS servers whose certificate this PEM CA file signed (e.g. a "
+             "self-signed one).")(command)
+    return click.option("-H", "--host", "host", default=DEFAULT_HOST, show_default=True,
+                        envvar=env("HOST_URL"), help="URL of the timewell server.")(command)
+
 token_option = click.option("--token", default=None, envvar=env("AUTH_TOKEN"),
                             help="Authentication token.")
 database_option = click.option("-d", "--database", required=True,
@@ -28,7 +55,8 @@ class Server:
 
     def __init__(self, host: str, token: str | None) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._client = httpx.Client(base_url=host.rstrip("/"), headers=headers, timeout=300)
+        self._client = httpx.Client(base_url=host.rstrip("/"), headers=headers, timeout=300,
+                                    verify=tls_verification())
         self._host = host
 
     def request(self, method: str, path: str, *, refused_ok: bool = False,
@@ -38,10 +66,34 @@ class Server:
         try:
             response = self._client.request(method, path, **kwargs)
         except httpx.HTTPError as e:
-            raise click.ClickException(f"cannot reach the server at {self._host}: {e}") from None
+            hint = ""
+            if "CERTIFICATE_VERIFY_FAILED" in str(e):
+                hint = ("\n(trust a private CA with --tls-ca FILE; --tls-no-verify skips the "
+                        "check, for testing only)")
+            raise click.ClickException(f"cannot reach the server at {self._host}: {e}{hint}"
+                                       ) from None
         if response.status_code >= 400 and not refused_ok:
             raise click.ClickException(describe_error(response))
         return response
+
+
+def tls_verification() -> ssl.SSLContext | bool:
+    """How this command checks TLS certificates: not at all (`--tls-no-verify`), or against
+    the usual trusted CAs (`SSL_CERT_FILE` included) plus the `--tls-ca` one."""
+    ctx = click.get_current_context(silent=True)
+    chosen = ctx.meta.get(_TLS_KEY, {}) if ctx is not None else {}
+    if chosen.get("tls_no_verify"):
+        return False
+    ca = chosen.get("tls_ca")
+    if ca is None:
+        return True
+    context = httpx.create_ssl_context()
+    try:
+        context.load_verify_locations(cafile=str(ca))
+    except (OSError, ssl.SSLError) as e:
+        raise click.BadParameter(f"cannot read a PEM CA certificate from {ca}: {e}",
+                                 param_hint="--tls-ca") from None
+    return context
 
 
 def print_query(host: str, token: str | None, database: str, sql: str, fmt: str) -> None:

@@ -32,9 +32,16 @@ def key_values(text: str | None, option: str) -> dict[str, str] | None:
 @token_option
 @click.option("--trigger-spec", required=True,
               help="table:<name>, all_tables, every:<duration>, cron:<expr> or request:<path>.")
-@click.option("--path", "--plugin-filename", "path", required=True,
-              help="Plugin file or package directory, relative to the server's --plugin-dir, "
-                   "or gh:<path> from the plugin repository.")
+@click.option("--path", "--plugin-filename", "path", default=None,
+              help="Plugin file or directory (a package, or a multi-file plugin with "
+                   "__main__.py), relative to the server's --plugin-dir, or gh:<path> from the "
+                   "plugin repository.")
+@click.option("--multi-file-plugin-dir", default=None,
+              help="Instead of --path: a directory of the plugin directory whose .py files "
+                   "make one plugin, entered through --entrypoint.")
+@click.option("--entrypoint", default=None,
+              help="With --multi-file-plugin-dir: the file holding the trigger's function "
+                   "(default __main__.py).")
 @click.option("--upload", is_flag=True,
               help="--path is a local file or directory: upload it to the server first.")
 @click.option("--install-deps", is_flag=True,
@@ -58,12 +65,23 @@ def key_values(text: str | None, option: str) -> dict[str, str] | None:
               help="Schedule triggers: what to do after a restart about the fire times "
                    "missed while the server was down (default skip).")
 @click.argument("trigger_name")
-def create_trigger(database: str, host: str, token: str | None, trigger_spec: str, path: str,
+def create_trigger(database: str, host: str, token: str | None, trigger_spec: str,
+                   path: str | None, multi_file_plugin_dir: str | None, entrypoint: str | None,
                    trigger_arguments: str | None, disabled: bool, run_asynchronous: bool,
                    error_behavior: str, public: bool, upload: bool, install_deps: bool,
                    refresh: bool, timeout: str | None, missed_fires: str | None,
                    trigger_name: str) -> None:
     """Create trigger TRIGGER_NAME: run a plugin on writes, a schedule or HTTP requests."""
+    if (path is None) == (multi_file_plugin_dir is None):
+        raise click.UsageError("name the plugin with --path (or --plugin-filename), or with "
+                               "--multi-file-plugin-dir")
+    if entrypoint is not None and multi_file_plugin_dir is None:
+        raise click.UsageError("--entrypoint goes with --multi-file-plugin-dir")
+    if multi_file_plugin_dir is not None:
+        if upload:
+            raise click.UsageError("--upload takes --path (a local file or directory)")
+        path = (multi_file_plugin_dir if entrypoint in (None, "__main__.py")
+                else f"dir:{multi_file_plugin_dir}:{entrypoint}")
     server = Server(host, token)
     if upload:
         path = upload_plugin(server, Path(path).expanduser())

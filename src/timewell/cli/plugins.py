@@ -45,12 +45,7 @@ def upload_plugin(server: Server, local: Path) -> str:
     raise click.BadParameter(f"{local} is not a local file or directory", param_hint="--path")
 
 
-@click.group()
-def update() -> None:
-    """Update a trigger's plugin."""
-
-
-@update.command("trigger")
+@admin.update.command("trigger")
 @database_option
 @host_option
 @token_option

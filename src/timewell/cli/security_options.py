@@ -24,6 +24,13 @@ _OPTIONS = [
                  default=None, envvar=_env("ADMIN_TOKEN_FILE"),
                  help="Make the token in this file valid at start (for automation): "
                       '{"token": "apiv3_...", "name": "_admin"} or the token alone.'),
+    click.option("--admin-token-recovery-http-bind", default=None,
+                 envvar=_env("ADMIN_TOKEN_RECOVERY_HTTP_BIND"),
+                 help="Also listen on HOST:PORT (e.g. 127.0.0.1:8182) for one request: "
+                      "regenerate the operator token without a token (`timewell create token "
+                      "--admin --regenerate --host http://HOST:PORT`), for when it is lost. It "
+                      "stops listening after that. Anyone who can reach it can take the "
+                      "server over: bind it to loopback, and only while needed."),
     click.option("--disable-authz", default="", envvar=_env("DISABLE_AUTHZ"),
                  help="Comma-separated endpoints to open without a token: "
                       + ", ".join(OPENABLE) + "."),
@@ -49,11 +56,12 @@ def security_options(command):
     """Adds the flags; the command gets them as `security`, a dict of Settings fields."""
 
     @functools.wraps(command)
-    def callback(*args, admin_token_file: Path | None, disable_authz: str,
-                 max_query_result_bytes: int, exec_mem_pool_bytes: str, query_timeout: str,
-                 tls_cert: Path | None, tls_key: Path | None, **kwargs):
+    def callback(*args, admin_token_file: Path | None, admin_token_recovery_http_bind: str | None,
+                 disable_authz: str, max_query_result_bytes: int, exec_mem_pool_bytes: str,
+                 query_timeout: str, tls_cert: Path | None, tls_key: Path | None, **kwargs):
         security = security_settings(admin_token_file, disable_authz, max_query_result_bytes,
-                                     tls_cert, tls_key, query_timeout, exec_mem_pool_bytes)
+                                     tls_cert, tls_key, query_timeout, exec_mem_pool_bytes,
+                                     admin_token_recovery_http_bind)
         return command(*args, security=security, **kwargs)
 
     for option in reversed(_OPTIONS):
@@ -64,7 +72,8 @@ def security_options(command):
 def security_settings(admin_token_file: Path | None, disable_authz: str,
                       max_query_result_bytes: int, tls_cert: Path | None,
                       tls_key: Path | None, query_timeout: str = "5m",
-                      exec_mem_pool_bytes: str = "20%") -> dict:
+                      exec_mem_pool_bytes: str = "20%",
+                      admin_token_recovery_bind: str | None = None) -> dict:
     opened = frozenset(name.strip().lower() for name in disable_authz.split(",") if name.strip())
     unknown = sorted(opened - set(OPENABLE))
     if unknown:
@@ -97,8 +106,18 @@ def security_settings(admin_token_file: Path | None, disable_authz: str,
     for path, hint in ((tls_cert, "--tls-cert"), (tls_key, "--tls-key")):
         if path is not None and not path.expanduser().is_file():
             raise click.BadParameter(f"{path} is not a file", param_hint=hint)
+    if admin_token_recovery_bind is not None:
+        host, _, port = admin_token_recovery_bind.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise click.BadParameter("use HOST:PORT, e.g. 127.0.0.1:8182",
+                                     param_hint="--admin-token-recovery-http-bind")
+        if host.strip("[]") not in ("127.0.0.1", "localhost", "::1"):
+            click.echo(f"warning: the admin token recovery endpoint on {admin_token_recovery_bind} "
+                       "hands the operator token to anyone who reaches it: prefer a loopback "
+                       "address", err=True)
     return {
         "admin_token_file": admin_token_file,
+        "admin_token_recovery_bind": admin_token_recovery_bind,
         "disable_authz": opened,
         "max_query_result_bytes": max_query_result_bytes,
         "query_timeout_s": timeout_ns / 1e9 if timeout_ns else None,

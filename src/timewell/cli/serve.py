@@ -14,7 +14,11 @@ from timewell.cli.security_options import security_options
 from timewell.cli.storage_options import storage_options, storage_settings
 from timewell.config import Settings
 from timewell.duration import parse_duration_ns
+from timewell.logfilter import LogFilter
 from timewell.storage.snapshot import parse_memory_threshold
+
+_UVICORN_LEVELS = {"trace": "trace", "debug": "debug", "info": "info", "warn": "warning",
+                   "warning": "warning", "error": "error", "off": "critical"}
 
 
 def _env(name: str, *aliases: str) -> list[str]:
@@ -56,7 +60,16 @@ def _env(name: str, *aliases: str) -> list[str]:
               help="Serve Arrow Flight on its own HOST:PORT instead of sharing the HTTP port "
                    "(clients then need query_port_overwrite).")
 @click.option("--log-level", default="info", show_default=True, envvar=_env("LOG_LEVEL"),
-              type=click.Choice(["debug", "info", "warning", "error"]))
+              type=click.Choice(["debug", "info", "warning", "error"]),
+              help="The simple form of --log-filter: one level for every logger.")
+@click.option("--log-filter", default=None, envvar=["TIMEWELL_LOG_FILTER", "LOG_FILTER"],
+              help="Which log lines to write, in place of --log-level: comma-separated "
+                   "directives, a level (trace, debug, info, warn, error, off) and/or "
+                   "<logger>=<level>, e.g. 'info,timewell.engine=debug'.")
+@click.option("--disable-log-filter-noise-reduction", is_flag=True,
+              envvar=["TIMEWELL_DISABLE_LOG_FILTER_NOISE_REDUCTION"],
+              help="With a debug or trace filter, also show the debug lines of the libraries "
+                   "the server uses (httpx, asyncio, ...), held at info otherwise.")
 @security_options
 @storage_options
 @plugin_environment_options
@@ -64,7 +77,8 @@ def serve(data_dir: Path, node_id: str, http_bind: str, object_store: str,
           wal_flush_interval: str, max_http_request_size: int, plugin_dir: Path | None,
           plugin_timeout: str | None, without_auth: bool, disable_ui: bool,
           buffer_mem_limit: str | None,
-          flight_bind: str | None, log_level: str, security: dict, plugin_environment: dict,
+          flight_bind: str | None, log_level: str, log_filter: str | None,
+          disable_log_filter_noise_reduction: bool, security: dict, plugin_environment: dict,
           **storage_flags) -> None:
     """Run the timewell server."""
     interval_ns = _checked(parse_duration_ns, wal_flush_interval, "--wal-flush-interval")
@@ -90,13 +104,18 @@ def serve(data_dir: Path, node_id: str, http_bind: str, object_store: str,
             raise click.BadParameter("must be positive", param_hint="--buffer-mem-limit")
     if plugin_dir is not None and not plugin_dir.expanduser().is_dir():
         raise click.BadParameter(f"{plugin_dir} is not a directory", param_hint="--plugin-dir")
+    chosen = _checked(LogFilter.parse, log_filter, "--log-filter") if log_filter else \
+        LogFilter.parse(log_level)
+    if not disable_log_filter_noise_reduction:
+        chosen = chosen.with_noise_reduction()
     settings = Settings(
         data_dir=data_dir.expanduser(), node_id=node_id, http_bind=http_bind,
         object_store=object_store, wal_flush_interval_s=interval_ns / 1e9,
         max_http_request_size=max_http_request_size, plugin_dir=plugin_dir,
         plugin_timeout_s=timeout_s,
         without_auth=without_auth, disable_ui=disable_ui, buffer_mem_limit_bytes=buffer_limit,
-        flight_bind=flight_bind, log_level=log_level,
+        flight_bind=flight_bind, log_level=_UVICORN_LEVELS[chosen.default],
+        log_filter=str(chosen),
         storage=storage_settings(**storage_flags), **security, **plugin_environment,
     )
     if object_store == "s3" and not settings.storage.bucket:
@@ -116,8 +135,11 @@ def run(settings: Settings) -> None:
     from timewell.storage.heap import use_system_allocator
     from timewell.storage.oplog import CorruptLog
 
-    logging.basicConfig(level=settings.log_level.upper(),
+    log_filter = LogFilter.parse(settings.log_filter or settings.log_level)
+    logging.basicConfig(level=log_filter.default_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_filter.apply()
+    logging.getLogger(__name__).info("log_filter_active filter=%s", log_filter)
     use_system_allocator()  # before any Arrow memory is allocated (storage/heap.py says why)
     try:
         node = Node(settings)
@@ -136,8 +158,12 @@ def run(settings: Settings) -> None:
                             http=http,
                             h11_max_incomplete_event_size=MAX_HEAD_BYTES,
                             ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key)
+    log_filter.apply()  # again: uvicorn's Config set its own loggers' levels
+    recovery = _recovery_listener(node, settings)
+
     class GracefulServer(uvicorn.Server):
-        """Exits 0 after a graceful shutdown on SIGTERM/SIGINT (uvicorn re-raises the signal)."""
+        """Exits 0 after a graceful shutdown on SIGTERM/SIGINT (uvicorn re-raises the signal).
+        Runs the admin token recovery listener beside it, when there is one."""
 
         @contextlib.contextmanager
         def capture_signals(self):
@@ -147,11 +173,25 @@ def run(settings: Settings) -> None:
 
         def handle_exit(self, sig, frame) -> None:
             super().handle_exit(sig, frame)
+            if recovery is not None:
+                recovery[0].should_exit = True
             # Cancel plugin runs now: uvicorn waits for open requests (a request trigger's
             # among them) before the node stops.
             with contextlib.suppress(RuntimeError):
                 loop = asyncio.get_running_loop()
                 loop.call_soon_threadsafe(node.engine.begin_shutdown)
+
+        async def serve(self, sockets=None) -> None:
+            if recovery is None:
+                await super().serve(sockets)
+                return
+            listener, sock = recovery
+            beside = asyncio.create_task(listener.serve(sockets=[sock]))
+            try:
+                await super().serve(sockets)
+            finally:
+                listener.should_exit = True
+                await asyncio.gather(beside, return_exceptions=True)
 
     server = GracefulServer(config)
     stopped_because: list[str] = []
@@ -170,6 +210,53 @@ def run(settings: Settings) -> None:
         raise SystemExit(1)
     if stopped_because:
         raise click.ClickException(f"stopped: {stopped_because[0]}")
+
+
+def _recovery_listener(node, settings: Settings):
+    """`--admin-token-recovery-http-bind`: the recovery endpoint's server and its socket, bound
+    now so that a taken address fails the start; None without the flag."""
+    if settings.admin_token_recovery_bind is None:
+        return None
+    import socket
+
+    import uvicorn
+
+    from timewell.server.recovery import recovery_app
+
+    host, _, port = settings.admin_token_recovery_bind.rpartition(":")
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, int(port)))
+    except OSError as e:
+        sock.close()
+        raise click.ClickException(f"cannot listen on --admin-token-recovery-http-bind "
+                                   f"{settings.admin_token_recovery_bind}: {e.strerror}") from None
+
+    class RecoveryServer(uvicorn.Server):
+        """Signals are the main server's: it stops this one."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            yield
+
+    listener: uvicorn.Server | None = None
+
+    def stop() -> None:
+        listener.should_exit = True
+
+    config = uvicorn.Config(recovery_app(node, stop), log_config=None, access_log=False,
+                            lifespan="off", timeout_graceful_shutdown=5,
+                            ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key)
+    listener = RecoveryServer(config)
+    scheme = "https" if settings.tls_cert else "http"
+    logging.getLogger(__name__).warning(
+        "admin token recovery endpoint listening on %s://%s (no token needed to regenerate the "
+        "operator token; it stops after one regeneration)", scheme,
+        settings.admin_token_recovery_bind)
+    return listener, sock
 
 
 def _checked(parse, value: str, hint: str):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
@@ -40,8 +41,11 @@ class PluginApi:
 
     def __init__(self, database: Database, database_name: str, logger: RunLogger, cache,
                  capture_sync_writes: bool = False,
-                 cancelled: Callable[[], bool] | None = None) -> None:
+                 cancelled: Callable[[], bool] | None = None,
+                 files_root: Path | None = None) -> None:
+        """`files_root`: the directory `read_plugin_file` reads (the plugin's own)."""
         self._database = database
+        self._files_root = files_root
         self._database_name = database_name
         self._logger = logger
         self._cache = cache
@@ -116,6 +120,28 @@ class PluginApi:
     def cache(self):
         self._checkpoint()
         return self._cache
+
+    # the plugin's own files
+
+    def read_plugin_file(self, relative_path: str) -> str:
+        """The text of a file of the plugin's own directory (a multi-file plugin's, or the one
+        a single-file plugin is in): configuration, data. Paths leading out of it are
+        refused."""
+        self._checkpoint()
+        if self._files_root is None:
+            raise PluginError("read_plugin_file: this plugin has no directory of its own")
+        root = self._files_root.resolve()
+        path = (root / str(relative_path)).resolve()
+        if path == root or root not in path.parents:
+            raise PluginError(f"read_plugin_file: '{relative_path}' is not a file inside the "
+                              f"plugin's directory")
+        try:
+            return path.read_text()
+        except FileNotFoundError:
+            raise PluginError(f"read_plugin_file: no file '{relative_path}' in the plugin's "
+                              "directory") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise PluginError(f"read_plugin_file: cannot read '{relative_path}': {e}") from None
 
 
 def _join(args: tuple) -> str:

@@ -75,7 +75,7 @@ class DryRunner:
         path = await asyncio.to_thread(self._resolve, filename)
         logger = RunLogger(None, database, "dry_run", keep=True)
         execution = self._make_execution(path, database, f"test:{cache_name or filename}",
-                                         logger)
+                                         logger, filename)
         errors: list[str] = []
         captured: dict[str, list[str]] = {}
         try:

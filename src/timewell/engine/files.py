@@ -100,8 +100,9 @@ class PluginFiles:
         names = [_relative(name) for name, _ in files]
         if len(set(names)) != len(names):
             raise InvalidRequest("the same relative_path is given twice")
-        if PurePosixPath("__init__.py") not in names:
-            raise InvalidRequest("a plugin directory needs an __init__.py")
+        if not {PurePosixPath("__init__.py"), PurePosixPath("__main__.py")} & set(names):
+            raise InvalidRequest("a plugin directory needs an __init__.py (a package) or a "
+                                 "__main__.py (a multi-file plugin's entry file)")
         for name, (_, content) in zip(names, files, strict=True):
             _check_source(str(name), content)
         directory.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from timewell.engine.cache import PluginCache
 from timewell.engine.execution import Execution
 from timewell.engine.logs import EngineLog, RunLogger
 from timewell.engine.plugin_globals import install_plugin_builtins
-from timewell.engine.plugins import LoadedPlugin, PluginLoadError
+from timewell.engine.plugins import LoadedPlugin, PluginLoadError, multi_file_entry
 from timewell.engine.specs import TriggerSpec
 from timewell.engine.stats import EngineStats
 from timewell.engine.thread_execution import ThreadExecution
@@ -67,13 +67,15 @@ class Isolation:
         """Where this trigger's plugin will run (nothing is loaded yet)."""
         name = definition.name
         instance = f"{database}_{name}"  # names the plugin's module: stable across restarts
+        entry = multi_file_entry(definition.plugin_filename)
         cache = cache or self._cache
         if self.pool is None:
-            return ThreadExecution(LoadedPlugin(path, instance), self._database, database,
+            return ThreadExecution(LoadedPlugin(path, instance, entry), self._database, database,
                                    cache.view(database, name), self._executor,
                                    capture_sync_writes)
         binding = WorkerBinding(database, name, str(path), instance, definition.run_async,
-                                capture_sync_writes, self._plugin_dir, self._packages_dir)
+                                capture_sync_writes, self._plugin_dir, self._packages_dir,
+                                entry)
         stats = self._stats
         return WorkerExecution(
             self.pool, binding, self._database, cache,
@@ -112,8 +114,9 @@ class Isolation:
             task.exception()  # retrieved: the runs report it
 
     def for_dry_run(self, path: Path, database: str, namespace: str,
-                    logger: RunLogger) -> Execution:
-        definition = TriggerDefinition(namespace, str(path), "request:dry_run")
+                    logger: RunLogger, filename: str | None = None) -> Execution:
+        """`filename`: the plugin's name as given (a multi-file plugin's entry file)."""
+        definition = TriggerDefinition(namespace, filename or str(path), "request:dry_run")
         return self.for_trigger(database, definition, path, capture_sync_writes=True,
                                 logger=logger, cache=self._dry_cache)
 

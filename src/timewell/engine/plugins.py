@@ -6,8 +6,9 @@ A plugin is loaded as a real module: in `sys.modules` under a name unique to its
 and `__spec__`, one module per trigger so two triggers of one file never share globals. A
 directory with `__init__.py` is imported as a package under that unique name too, so its
 sibling modules import relatively and a package named `json` or `pyarrow` never replaces the
-server's own module. Both are reloaded on the next run after any of their files changes
-(modification time and size).
+server's own module. A directory without `__init__.py` is upstream's multi-file plugin: its
+`.py` files run in one module, the entry file (`__main__.py`) last. All are reloaded on the
+next run after any of their files changes (modification time and size).
 """
 
 from __future__ import annotations
@@ -35,21 +36,58 @@ class PluginLoadError(Exception):
     """The plugin cannot be loaded or lacks its entry function; the message says why."""
 
 
+MAIN_FILE = "__main__.py"  # the entry file of a multi-file plugin (a directory without
+# __init__.py): upstream's convention
+_DIR_PREFIX = "dir:"  # upstream's earlier form for one: dir:<directory>:<entry file>
+
+
+def multi_file_entry(filename: str) -> str | None:
+    """The entry file a `dir:<directory>:<entry file>` plugin name gives; None for other
+    names (a multi-file directory named plainly has `__main__.py`)."""
+    if not filename.startswith(_DIR_PREFIX):
+        return None
+    return filename[len(_DIR_PREFIX):].rpartition(":")[2] or None
+
+
 class PluginDirectory:
     def __init__(self, root: Path | None) -> None:
         self.root = root.expanduser().resolve() if root is not None else None
 
     def resolve(self, filename: str) -> Path:
-        """The plugin file or package directory `filename` names, inside the plugin directory.
+        """The plugin file or directory `filename` names, inside the plugin directory: a `.py`
+        file, a package (a directory with `__init__.py`), or a multi-file plugin (a directory
+        of `.py` files run in one namespace, entry `__main__.py`, or the entry file
+        `dir:<directory>:<entry file>` names).
 
         InvalidRequest for names that would escape it (`..`, absolute paths elsewhere,
-        symlinks pointing outside); NotFound when nothing is there."""
+        symlinks pointing outside) and for a directory without its entry file; NotFound when
+        nothing is there."""
+        entry = None
+        if filename.startswith(_DIR_PREFIX):
+            directory, sep, entry = filename[len(_DIR_PREFIX):].rpartition(":")
+            if not sep or not directory or not entry:
+                raise InvalidRequest(f"plugin name '{filename}' is not "
+                                     "dir:<directory>:<entry file>")
+            filename = directory
         path = self.target(filename)
         if not path.exists():
             raise NotFound(f"plugin file '{filename}' not found in the plugin directory "
                            f"{self.root}")
-        if path.is_dir() and not (path / "__init__.py").is_file():
-            raise InvalidRequest(f"plugin directory '{filename}' has no __init__.py")
+        if path.is_dir():
+            if entry is not None:
+                if "/" in entry or "\\" in entry or not entry.endswith(".py"):
+                    raise InvalidRequest(f"entry file '{entry}' must be a .py file directly "
+                                         f"in plugin directory '{filename}'")
+                if not (path / entry).is_file():
+                    raise InvalidRequest(f"plugin directory '{filename}' has no entry file "
+                                         f"{entry}")
+            elif not (path / "__init__.py").is_file() and not (path / MAIN_FILE).is_file():
+                raise InvalidRequest(f"plugin directory '{filename}' has neither __init__.py "
+                                     f"(a package) nor {MAIN_FILE} (a multi-file plugin's "
+                                     "entry file)")
+        elif entry is not None:
+            raise InvalidRequest(f"plugin '{filename}' is not a directory (dir:<directory>:"
+                                 "<entry file>)")
         if path.is_file() and path.suffix != ".py":
             raise InvalidRequest(f"plugin file '{filename}' is not a .py file")
         return path
@@ -83,13 +121,22 @@ class LoadedPlugin:
 
     _import_lock = threading.Lock()  # sys.path and sys.modules are process-wide
 
-    def __init__(self, path: Path, instance_name: str) -> None:
+    def __init__(self, path: Path, instance_name: str, entry: str | None = None) -> None:
+        """`entry`: the entry file of a multi-file plugin directory (default: `__main__.py`
+        when the directory has no `__init__.py`)."""
         self.path = path
         self._instance_name = instance_name
         self._fingerprint: tuple | None = None
         self._namespace: types.ModuleType | None = None
         self._is_package = path.is_dir()
+        self._entry = entry if entry is not None or not self._is_package or (
+            path / "__init__.py").is_file() else MAIN_FILE
         self._lock = threading.Lock()
+
+    @property
+    def files_root(self) -> Path:
+        """The directory `read_plugin_file` reads from: the plugin's own directory."""
+        return self.path if self._is_package else self.path.parent
 
     def function(self, name: str):
         """The entry function `name`, loading or reloading the plugin first if needed."""
@@ -127,6 +174,8 @@ class LoadedPlugin:
         return f"timewell_plugin_{_identifier(self._instance_name)}_{digest}"
 
     def _load(self) -> types.ModuleType:
+        if self._is_package and self._entry is not None:
+            return self._load_multi_file()
         if self._is_package:
             return self._import_package()
         try:
@@ -151,6 +200,32 @@ class LoadedPlugin:
                 raise
             raise PluginLoadError(f"plugin '{self.path.name}' failed while loading: "
                                   f"{type(e).__name__}: {e}{_missing_hint(e, self.path)}") from e
+        return module
+
+    def _load_multi_file(self) -> types.ModuleType:
+        """Upstream's multi-file plugin: the directory's other `.py` files (in name order),
+        then its entry file, run in one namespace, so each sees what the others define
+        without importing them."""
+        entry = self.path / self._entry
+        others = sorted(p for p in self.path.glob("*.py")
+                        if p.name != self._entry and p.is_file())
+        name = self.module_name
+        spec = importlib.util.spec_from_file_location(name, entry)
+        module = importlib.util.module_from_spec(spec)
+        previous = sys.modules.get(name)
+        sys.modules[name] = module
+        current = entry
+        try:
+            for current in [*others, entry]:
+                code = compile(current.read_bytes(), str(current), "exec", dont_inherit=True)
+                exec(code, module.__dict__)
+        except BaseException as e:
+            _restore_module(name, previous)
+            if not isinstance(e, Exception):
+                raise
+            raise PluginLoadError(f"plugin '{self.path.name}' failed while loading "
+                                  f"{current.name}: {type(e).__name__}: {e}"
+                                  f"{_missing_hint(e, self.path)}") from e
         return module
 
     def _import_package(self) -> types.ModuleType:

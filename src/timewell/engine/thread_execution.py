@@ -76,7 +76,8 @@ class ThreadExecution:
         started_cpu = time.thread_time()
         try:
             api = PluginApi(self._database, self._database_name, logger, self._cache_view,
-                            self._capture, cancelled=lambda: self._cancelled)
+                            self._capture, cancelled=lambda: self._cancelled,
+                            files_root=self.plugin.files_root)
             function = self.plugin.function(invocation.entry)
             arguments = entry_arguments(invocation.event, api, invocation.trigger_arguments)
             entered = time.perf_counter()

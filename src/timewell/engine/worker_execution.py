@@ -42,6 +42,7 @@ class WorkerBinding:
     capture_sync_writes: bool = False  # dry runs
     plugin_dir: str | None = None
     packages_dir: str | None = None
+    entry: str | None = None  # a multi-file plugin's entry file
 
 
 class WorkerExecution:

@@ -147,7 +147,8 @@ class Worker:
         for key, pickled, expires_at in binding.get("cache", []):
             self._local_cache.put_entry(database, trigger, key, Frozen(pickled), expires_at)
         self._cache = WorkerCache(self, self._local_cache.view(database, trigger))
-        self._plugin = LoadedPlugin(Path(binding["path"]), binding["instance"])
+        self._plugin = LoadedPlugin(Path(binding["path"]), binding["instance"],
+                                    binding.get("entry"))
 
     def _see_new_packages(self) -> None:
         """Packages installed for plugins since the last run become importable, as they do
@@ -183,7 +184,7 @@ class Worker:
         binding = self._binding
         api = PluginApi(RemoteDatabase(self), binding["database"], RemoteLogger(self),
                         self._cache, binding.get("capture_sync_writes", False),
-                        cancelled=lambda: self.cancelled)
+                        cancelled=lambda: self.cancelled, files_root=self._plugin.files_root)
         entered = None
         fatal = None
         started_cpu = time.process_time()

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from timewell.errors import (
     AlreadyExists,
     Cancelled,
+    Conflict,
     Forbidden,
     InvalidRequest,
     LimitExceeded,
@@ -36,6 +37,7 @@ _STATUS = [
     (TimedOut, 408),
     (AlreadyExists, 409),
     (Cancelled, 409),
+    (Conflict, 409),
     (PayloadTooLarge, 413),
     (LimitExceeded, 422),
     (Unavailable, 503),

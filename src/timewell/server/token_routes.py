@@ -21,16 +21,17 @@ def routes(node: Node) -> list[Route]:
     tokens = node.tokens
 
     async def create_admin(request: Request) -> Response:
-        return _issued(await run_in_threadpool(tokens.create_admin))
+        return issued_response(await run_in_threadpool(tokens.create_admin))
 
     async def regenerate_admin(request: Request) -> Response:
-        return _issued(await run_in_threadpool(tokens.regenerate_admin))
+        return issued_response(await run_in_threadpool(tokens.regenerate_admin))
 
     async def create_named_admin(request: Request) -> Response:
         data = await read_json_object(request, limit)
         name = str_field(data, "token_name")
         expiry_secs = data.get("expiry_secs")
-        return _issued(await run_in_threadpool(tokens.create_named_admin, name, expiry_secs))
+        return issued_response(await run_in_threadpool(tokens.create_named_admin, name,
+                                                       expiry_secs))
 
     async def delete_token(request: Request) -> Response:
         name = request.query_params.get("token_name")
@@ -54,7 +55,7 @@ def routes(node: Node) -> list[Route]:
     ]
 
 
-def _issued(issued: IssuedToken) -> Response:
+def issued_response(issued: IssuedToken) -> Response:
     """Upstream's answer to a new token; the only time its text is sent."""
     token = issued.definition
     return JSONResponse({
