@@ -13,15 +13,8 @@ from tests.conformance.conftest import api, cli, query_sql
 from tests.helpers import wait_for
 
 # Upstream's multi-file plugins in these tests are directories with the entry point in
-# `__main__.py`, importing their siblings absolutely (`from helper import ...`): upstream's
-# layout of that version. timewell, as upstream's current documentation, runs a package
-# directory: the entry point in `__init__.py`, siblings imported relatively.
-PACKAGE_LAYOUT = ("the test's plugin directories put the entry point in `__main__.py` and "
-                  "import their siblings absolutely (`from helper import ...`), upstream's "
-                  "multi-file layout of that version; timewell, as upstream's current "
-                  "documentation, takes a directory's entry point from `__init__.py`, its "
-                  "siblings imported relatively (`from .helper import ...`), so the port "
-                  "writes that layout")
+# `__main__.py`, importing their siblings by plain name (`from helper import ...`); timewell
+# runs those as upstream does (and packages, `__init__.py`, too).
 
 
 def ok(server, *args: str) -> str:
@@ -153,10 +146,9 @@ def test_cli_system_tables_test_update_trigger_single_file(s):
     wait_for(lambda: logged(s, "upd_db", "test_trigger", "Updated version"))
 
 
-@pytest.mark.differs(PACKAGE_LAYOUT)
 def test_cli_system_tables_test_update_trigger_multi_file(s):
-    plugin_file(s, "multi_plugin/__init__.py", '''
-        from .helper import process_data
+    plugin_file(s, "multi_plugin/__main__.py", '''
+        from helper import process_data
 
         def process_writes(influxdb3_local, table_batches, args=None):
             process_data(influxdb3_local, "v1")
@@ -179,18 +171,18 @@ def test_cli_system_tables_test_update_trigger_multi_file(s):
     wait_for(lambda: logged(s, "multi_db", "multi_trigger", "Updated processing with v1"))
 
 
-@pytest.mark.differs(PACKAGE_LAYOUT + "; and timewell swaps the trigger's directory for the "
-                     "given one whole (upstream writes its files over the old ones, leaving "
+@pytest.mark.differs("timewell swaps the trigger's directory for the given one whole "
+                     "(upstream writes its files over the old ones, leaving "
                      "the others, and prints a line per file)")
 def test_cli_system_tables_test_update_trigger_entire_directory(s):
-    plugin_file(s, "initial_plugin/__init__.py", '''
+    plugin_file(s, "initial_plugin/__main__.py", '''
         def process_writes(influxdb3_local, table_batches, args=None):
             influxdb3_local.info("Initial version")
         ''')
     create_db_and_cpu(s, "dir_db")
     create_trigger(s, "dir_db", "dir_trigger", "initial_plugin", "all_tables")
-    plugin_file(s, "update_plugin/__init__.py", '''
-        from .utilities import log_info
+    plugin_file(s, "update_plugin/__main__.py", '''
+        from utilities import log_info
 
         def process_writes(influxdb3_local, table_batches, args=None):
             log_info(influxdb3_local, "Updated version")
@@ -206,15 +198,15 @@ def test_cli_system_tables_test_update_trigger_entire_directory(s):
     wait_for(lambda: logged(s, "dir_db", "dir_trigger", "LOG: Updated version"))
 
 
-@pytest.mark.differs(PACKAGE_LAYOUT + "; upstream calls its Rust client's plugin methods "
+@pytest.mark.differs("upstream calls its Rust client's plugin methods "
                      "(`api_v3_list_all_plugins`, `api_v3_get_plugin_files`, "
                      "`api_v3_get_plugin_file_content`), which timewell has no counterpart of: "
                      "the same facts are read from `system.plugin_files` and "
                      "`GET /api/v3/plugins/files?plugin_name=<path in the plugin directory>`")
 def test_cli_system_tables_test_client_plugin_api_methods(make_module_server):
     server = make_module_server()  # its own: "all plugins" is the whole server's
-    plugin_file(server, "test_plugin/__init__.py", '''
-        from .helper import process_data
+    plugin_file(server, "test_plugin/__main__.py", '''
+        from helper import process_data
 
         def process_writes(influxdb3_local, table_batches, args=None):
             process_data(influxdb3_local, "test")
@@ -233,7 +225,7 @@ def test_cli_system_tables_test_client_plugin_api_methods(make_module_server):
     assert len(files) == 2
     # the files of test_db's test_trigger
     mine = [row for row in files if row["database_name"] == "test_db"]
-    assert sorted(row["file_name"] for row in mine) == ["__init__.py", "helper.py"]
+    assert sorted(row["file_name"] for row in mine) == ["__main__.py", "helper.py"]
     # a file's content
     contents = {}
     for row in mine:
@@ -242,7 +234,7 @@ def test_cli_system_tables_test_client_plugin_api_methods(make_module_server):
         response = api(server, "GET", "/api/v3/plugins/files", params={"plugin_name": relative})
         assert response.status_code == 200, response.text
         contents[row["file_name"]] = response.json()["content"]
-    assert "from .helper import process_data" in contents["__init__.py"]
-    assert "def process_writes" in contents["__init__.py"]
+    assert "from helper import process_data" in contents["__main__.py"]
+    assert "def process_writes" in contents["__main__.py"]
     assert "def process_data" in contents["helper.py"]
     assert "Processing data with" in contents["helper.py"]

@@ -205,7 +205,9 @@ class LoadedPlugin:
     def _load_multi_file(self) -> types.ModuleType:
         """Upstream's multi-file plugin: the directory's other `.py` files (in name order),
         then its entry file, run in one namespace, so each sees what the others define
-        without importing them."""
+        without importing them. While they run, a sibling is importable by its plain name
+        (`from helper import process_data`, as upstream's examples write), unless that name is
+        a module the server has loaded: the import gives the shared namespace."""
         entry = self.path / self._entry
         others = sorted(p for p in self.path.glob("*.py")
                         if p.name != self._entry and p.is_file())
@@ -216,9 +218,18 @@ class LoadedPlugin:
         sys.modules[name] = module
         current = entry
         try:
-            for current in [*others, entry]:
-                code = compile(current.read_bytes(), str(current), "exec", dont_inherit=True)
-                exec(code, module.__dict__)
+            with self._import_lock:
+                siblings = [p.stem for p in others if p.stem.isidentifier()
+                            and p.stem not in sys.modules]
+                sys.modules.update(dict.fromkeys(siblings, module))
+                try:
+                    for current in [*others, entry]:
+                        code = compile(current.read_bytes(), str(current), "exec",
+                                       dont_inherit=True)
+                        exec(code, module.__dict__)
+                finally:
+                    for sibling in siblings:
+                        sys.modules.pop(sibling, None)
         except BaseException as e:
             _restore_module(name, previous)
             if not isinstance(e, Exception):
