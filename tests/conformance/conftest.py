@@ -99,6 +99,12 @@ def testing_certs(tmp_path_factory) -> TestingCerts:
                         pem(root / "localhost_bad.key", bad_key))
 
 
+@pytest.fixture(scope="module")
+def ca(testing_certs) -> tuple[str, str]:
+    """The CLI arguments that trust the session's test CA (upstream's `--tls-ca`)."""
+    return ("--tls-ca", str(testing_certs.root_ca))
+
+
 def _server_factory(tmp_path_factory, testing_certs: TestingCerts):
     servers: list[ServerProcess] = []
 

@@ -37,11 +37,6 @@ def _token(output: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def ca(testing_certs) -> tuple[str, str]:
-    return ("--tls-ca", str(testing_certs.root_ca))
-
-
-@pytest.fixture(scope="module")
 def ops(make_module_server, ca):
     """A server with auth, and its operator token (made with the CLI, as upstream's tests
     start)."""

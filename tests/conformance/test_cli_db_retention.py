@@ -17,11 +17,6 @@ def s(make_module_server):
     return make_module_server(tls="good")
 
 
-@pytest.fixture(scope="module")
-def ca(testing_certs) -> tuple[str, str]:
-    return ("--tls-ca", str(testing_certs.root_ca))
-
-
 def _retention(server, ca, db: str) -> str:
     return cli_ok(server, "query", "-d", "_internal", *ca, "--format", "json",
                   "SELECT retention_period_ns FROM system.databases "

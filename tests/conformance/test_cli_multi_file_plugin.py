@@ -18,11 +18,6 @@ def s(make_module_server):
     return make_module_server(tls="good")
 
 
-@pytest.fixture(scope="module")
-def ca(testing_certs) -> tuple[str, str]:
-    return ("--tls-ca", str(testing_certs.root_ca))
-
-
 def test_cli_multi_file_plugin_test_multi_file_wal_plugin(s, ca):
     mfp.build(s.plugin_dir, "test_plugin", mfp.WAL_PLUGIN, "main.py")
     cli_ok(s, "create", "database", "wal_db", *ca)

@@ -22,11 +22,6 @@ def s(make_module_server):
     return make_module_server(tls="good")
 
 
-@pytest.fixture(scope="module")
-def ca(testing_certs) -> tuple[str, str]:
-    return ("--tls-ca", str(testing_certs.root_ca))
-
-
 def _query_json(server, ca, db: str, sql: str) -> list[dict]:
     return json.loads(cli_ok(server, "query", "-d", db, "--format", "json", *ca, sql) or "[]")
 

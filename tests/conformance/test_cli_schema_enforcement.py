@@ -15,11 +15,6 @@ def s(make_module_server):
     return make_module_server(tls="good")
 
 
-@pytest.fixture(scope="module")
-def ca(testing_certs) -> tuple[str, str]:
-    return ("--tls-ca", str(testing_certs.root_ca))
-
-
 @pytest.mark.differs("upstream's Core answers 'explicit schema mode is only available in "
                      "InfluxDB 3 Enterprise'; timewell's 400 says 'schema_mode 'explicit' is "
                      "not supported: a database takes its schema from writes and declared "
