@@ -285,6 +285,9 @@ def test_cli_test_show_system(make_module_server):
     assert {"distinct_caches", "last_caches", "parquet_files", "processing_engine_logs",
             "processing_engine_trigger_arguments", "processing_engine_triggers",
             "queries"} <= set(names)
+    # upstream's alias `show s`
+    assert json.loads(ok(server, "show", "s", "--database", "foo", "table-list",
+                         "--format", "json")) == listed
 
     # 1. summary: each system table's first rows, under `<table> summary:`
     summary = ok(server, "show", "system", "--database", "foo", "summary")

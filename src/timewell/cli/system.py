@@ -67,6 +67,9 @@ def show_system(ctx: click.Context, database: str | None, host: str | None,
     ctx.obj = {"database": database, "host": host, "token": token}
 
 
+admin.show.add_command(show_system, name="s")  # upstream's alias: `influxdb3 show s`
+
+
 class _Target:
     """The server and database a subcommand queries."""
 
