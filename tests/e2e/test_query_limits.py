@@ -11,6 +11,7 @@ import pyarrow.flight as flight
 import pytest
 
 from timewell.query.control import QueryCancelled, QueryControl
+from timewell.server.flight_sql import SQL_TYPE_PREFIX, pack_any
 
 ROWS = "\n".join(f"cpu,host=h{i % 5} v={i} {1_700_000_000_000_000_000 + i}" for i in range(2000))
 
@@ -112,6 +113,16 @@ def test_streamed_formats_send_batch_by_batch_past_the_result_limit(make_server)
     table = pa.Table.from_batches(batches)
     assert table.column("v").to_pylist() == list(range(100_000))
     assert table.column("host").to_pylist()[:8] == [f"h{i % 7}" for i in range(8)]
+    # and Flight SQL statements: planned at GetFlightInfo, streamed at DoGet
+    assert len(query) < 128  # its length fits one varint byte
+    command = pack_any(SQL_TYPE_PREFIX + "CommandStatementQuery",
+                       b"\x0a" + bytes([len(query)]) + query.encode())
+    options = flight.FlightCallOptions(headers=[(b"database", b"limits")])
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(command), options)
+    assert info.schema.names == ["host", "v"]
+    batches = [chunk.data for chunk in client.do_get(info.endpoints[0].ticket, options)]
+    assert len(batches) > 1
+    assert pa.Table.from_batches(batches).column("v").to_pylist() == list(range(100_000))
 
 
 def test_a_streamed_query_that_fails_at_once_is_still_a_4xx(shared_server):

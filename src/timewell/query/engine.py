@@ -173,7 +173,8 @@ class QueryEngine:
         return table
 
     def stream(self, database: str, query: str, params: dict | None = None, *,
-               control: QueryControl | None = None
+               control: QueryControl | None = None, log_as: str = "sql",
+               log_text: str | None = None
                ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         """Run `query` for an answer sent batch by batch: its schema, and its batches as
         DataFusion computes them (no --max-query-result-bytes: nothing is held whole). The
@@ -183,7 +184,7 @@ class QueryEngine:
             self._catalog.database(database)
         control = control or self.control()
         control.check()
-        record = self.log.start("sql", query, database, control)
+        record = self.log.start(log_as, log_text or query, database, control)
         ctx, state = self._checkout(database)
         state.control = control
         state.lease = self._data.lease()
@@ -215,14 +216,16 @@ class QueryEngine:
 
         return schema, rest()
 
-    def plan_schema(self, database: str, query: str) -> pa.Schema:
-        """The schema of `query`'s answer, planned but not run (Flight SQL prepared statements
-        and GetSchema); placeholders may stay unbound. Blocking."""
+    def plan_schema(self, database: str, query: str, params: dict | None = None) -> pa.Schema:
+        """The schema of `query`'s answer, planned but not run (Flight SQL statements,
+        prepared statements and GetSchema); placeholders may stay unbound. Blocking."""
         if database != INTERNAL_DATABASE:
             self._catalog.database(database)
         ctx, state = self._checkout(database)
         state.lease = self._data.lease()  # planning opens the tables it names
         try:
+            if params:
+                return ctx.sql(_rewrite_show(query), param_values=params).schema()
             return ctx.sql(_rewrite_show(query)).schema()
         except BaseException as e:
             self._raise_failure(e, state)

@@ -5,7 +5,11 @@ send them.
 "params"?}` with the token in the `authorization` metadata, and streams the result as Arrow
 record batches. Flight SQL clients (`server/flight_sql.py` answers their commands) name the
 database in the `database` header (or `bucket`, `bucket-name`, `iox-namespace-name`, as
-upstream accepts); `GetFlightInfo` runs the command and its ticket fetches the answer once.
+upstream accepts). For a statement (`CommandStatementQuery`, a prepared statement)
+`GetFlightInfo` only plans the query (its schema, its errors) and hands out a ticket that
+carries the database and the command, so the server keeps nothing; `DoGet` runs it and streams
+the batches as DataFusion computes them, as for JSON tickets. A metadata command's small answer
+is computed at `GetFlightInfo` and held for its ticket (one fetch, within a minute).
 
 The gRPC server listens on a private Unix socket; `server/portshare.py` hands it the HTTP/2
 connections that arrive on the HTTP port.
@@ -77,11 +81,31 @@ class FlightQueryServer(flight.FlightServerBase):
                 return flight.RecordBatchStream(pa.RecordBatchReader.from_batches(
                     schema, self._batches(schema, batches, request)))
             return flight.RecordBatchStream(self._influxql_answer(request))
-        return flight.RecordBatchStream(self._take_prepared(flight_sql.ticket_handle(data)))
+        handle = flight_sql.ticket_handle(data)
+        statement_ticket = flight_sql.parse_statement_ticket(handle)
+        if statement_ticket is not None:  # a Flight SQL statement: run now, streamed
+            database, command = statement_ticket
+            statement = self._guarded(lambda: self._sql.statement(command, database))
+            request = QueryRequest(statement.database, statement.query)
+            schema, batches = self._guarded(lambda: self._node.query.stream(
+                statement.database, statement.query, statement.params, log_as="flightsql",
+                log_text=statement.log_text), request)
+            return flight.RecordBatchStream(pa.RecordBatchReader.from_batches(
+                schema, self._batches(schema, batches, request)))
+        return flight.RecordBatchStream(self._take_prepared(handle))
 
     def get_flight_info(self, context, descriptor: flight.FlightDescriptor):
         command = _command(descriptor)
-        table = self._guarded(lambda: self._sql.answer(command, _database(context)))
+        database = _database(context)
+        statement = self._guarded(lambda: self._sql.statement(command, database))
+        if statement is not None:
+            # Planned here (errors such as an unknown table surface now), run at DoGet.
+            schema = self._guarded(lambda: self._node.query.plan_schema(
+                statement.database, statement.query, statement.params))
+            ticket = flight_sql.statement_ticket(statement.database, descriptor.command)
+            return flight.FlightInfo(schema, descriptor, [flight.FlightEndpoint(ticket, [])],
+                                     -1, -1)
+        table = self._guarded(lambda: self._sql.answer(command, database))
         handle = uuid.uuid4().hex
         with self._lock:
             self._expire_prepared()

@@ -97,6 +97,38 @@ def parse_command(data: bytes) -> Message:
         raise flight.FlightServerError(f"malformed {name}: {e}") from None
 
 
+@dataclass(frozen=True)
+class Statement:
+    """A Flight SQL statement to run: where, what, its bound parameters, and how
+    `system.queries` names it (upstream's `CommandStatementQuery<sql>`)."""
+
+    database: str
+    query: str
+    params: dict[str, pa.Scalar] | None
+    log_text: str
+
+
+# A statement's ticket carries the call's database and the command itself, so the server
+# keeps nothing between GetFlightInfo and DoGet (and any server of the same data answers it).
+_STATEMENT_TICKET = b"timewell-statement:"
+
+
+def statement_ticket(database: str, command: bytes) -> bytes:
+    return ticket_statement(_STATEMENT_TICKET + _field(1, database.encode()) + _field(2, command))
+
+
+def parse_statement_ticket(handle: bytes) -> tuple[str, Message] | None:
+    """The database and command of a `statement_ticket`; None for another handle."""
+    if not handle.startswith(_STATEMENT_TICKET):
+        return None
+    try:
+        fields = decode_message(handle[len(_STATEMENT_TICKET):])
+        database, command = fields[1][-1], fields[2][-1]
+        return database.decode(), parse_command(command)
+    except (KeyError, ValueError, UnicodeDecodeError, AttributeError) as e:
+        raise flight.FlightServerError(f"malformed statement ticket: {e}") from None
+
+
 class FlightSql:
     """Answers Flight SQL requests from the query engine. Blocking: call from a worker thread
     (gRPC's). `database` is the call's `database` header (None if absent)."""
@@ -114,17 +146,21 @@ class FlightSql:
                for name, schema in _EMPTY_ANSWERS.items()},
         }
 
-    def answer(self, command: Message, database: str | None) -> pa.Table:
-        """What GetFlightInfo on `command` returns (DoGet streams it)."""
+    def statement(self, command: Message, database: str | None) -> Statement | None:
+        """The query a statement command runs (None for the other commands): DoGet streams
+        it, GetFlightInfo only plans it for its schema."""
         if command.name == "CommandStatementQuery":
             query = command.text(1) or ""
-            return self._query.sql(_required(database), query, log_as="flightsql",
-                                   log_text=f"CommandStatementQuery{query}")
+            return Statement(_required(database), query, None,
+                             f"CommandStatementQuery{query}")
         if command.name == "CommandPreparedStatementQuery":
             query, params = decode_handle(command.data(1) or b"")
-            return self._query.sql(_required(database), query, parameter_values(params),
-                                   log_as="flightsql",
-                                   log_text=f"CommandPreparedStatementQuery{query}")
+            return Statement(_required(database), query, parameter_values(params),
+                             f"CommandPreparedStatementQuery{query}")
+        return None
+
+    def answer(self, command: Message, database: str | None) -> pa.Table:
+        """What GetFlightInfo on a metadata command returns (small: held for DoGet)."""
         answer = self._metadata.get(command.name)
         if answer is None:
             raise Unsupported(f"unsupported Flight SQL command {command.name}")
