@@ -115,6 +115,17 @@ def test_system_tables(loaded):
     assert {"database_name": "test"} in dbs
 
 
+def test_internal_has_the_server_wide_system_tables_only(loaded):
+    """`_internal`: the server-wide system tables answer; one database's tables (its caches,
+    its triggers) are a 404 that says where to query them."""
+    assert {"database_name": "test"} in loaded.rows(
+        "SELECT database_name FROM system.databases", db="_internal")
+    response = loaded.query("SELECT * FROM system.last_caches", db="_internal")
+    assert response.status_code == 404
+    assert response.json()["error"].startswith(
+        "system.last_caches lists one database's last caches: query it in that database")
+
+
 def test_query_without_tables_on_existing_empty_db(server):
     httpx.post(f"{server.url}/api/v3/configure/database", json={"db": "bare"})
     assert server.rows("SELECT 1 AS one", db="bare") == [{"one": 1}]

@@ -17,7 +17,7 @@ from datafusion import Expr, RuntimeEnvBuilder, SessionConfig, SessionContext, u
 from datafusion.catalog import Table
 
 from timewell.catalog import Catalog, DatabaseNotFound
-from timewell.errors import InvalidRequest, LimitExceeded, TimewellError
+from timewell.errors import InvalidRequest, LimitExceeded, NotFound, TimewellError
 from timewell.query import schema_info
 from timewell.query.control import QueryControl, no_limit
 from timewell.query.log import QueryLog
@@ -298,7 +298,7 @@ class QueryEngine:
         catalog.register_schema("iox", DatabaseSchema(self._catalog, self._data, state,
                                                       database, self._merged_zones))
         catalog.register_schema("system", FixedSchema(
-            {name: (lambda build=build: build(database))
+            {name: (lambda name=name, build=build: _build_system_table(name, build, database))
              for name, build in self._system_tables.items()}, state))
         catalog.register_schema("information_schema", FixedSchema({
             "tables": lambda: schema_info.tables_table(self._schemas(database)),
@@ -328,6 +328,18 @@ class QueryEngine:
             except DatabaseNotFound:
                 continue
         return {"iox": {}, "system": system}
+
+
+def _build_system_table(name: str, build: SystemTable, database: str) -> pa.Table:
+    try:
+        return build(database)
+    except DatabaseNotFound:
+        if database != INTERNAL_DATABASE:
+            raise
+        # a table of one database's things (triggers, caches): `_internal` has none
+        raise NotFound(f"system.{name} lists one database's {name.replace('_', ' ')}: query it "
+                       f"in that database; {INTERNAL_DATABASE} has only the server-wide system "
+                       f"tables (SHOW TABLES lists them)") from None
 
 
 def _literal_arguments(function: TableFunction, database: str):
