@@ -21,6 +21,7 @@ import pyarrow.flight as flight
 import pytest
 
 from tests.conftest import ServerProcess
+from tests.helpers import proto
 
 
 def pytest_configure(config) -> None:
@@ -243,21 +244,3 @@ def flight_options(database: str | None,
                    headers: list[tuple[bytes, bytes]] = ()) -> flight.FlightCallOptions:
     named = [(b"database", database.encode())] if database is not None else []
     return flight.FlightCallOptions(headers=[*named, *headers])
-
-
-def proto(number: int, value: bytes | str | int | bool) -> bytes:
-    """One protobuf field: a string or bytes (length-delimited), or an integer or bool
-    (varint)."""
-    if isinstance(value, bool | int):
-        return _varint(number << 3) + _varint(int(value))
-    data = value.encode() if isinstance(value, str) else value
-    return _varint(number << 3 | 2) + _varint(len(data)) + data
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)

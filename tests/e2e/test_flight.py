@@ -19,6 +19,7 @@ from influxdb_client_3 import InfluxDB3ClientQueryError, InfluxDBClient3
 from influxdb_client_3 import Point as Point3
 
 from tests.conftest import free_port
+from tests.helpers import proto
 from timewell.server.flight_sql import decode_message, pack_any, unpack_any
 
 T0 = 1_700_000_000_000_000_000
@@ -84,7 +85,7 @@ def test_flight_sql_statement_query(shared_server, client):
     location = shared_server.url.replace("http://", "grpc+tcp://")
     with flight.FlightClient(location) as raw:
         command = pack_any("type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery",
-                           b"\x0a" + bytes([len(q := b"SELECT room FROM home ORDER BY room")]) + q)
+                           proto(1, "SELECT room FROM home ORDER BY room"))
         options = flight.FlightCallOptions(headers=[(b"database", b"flight"),
                                                     (b"authorization", b"Bearer x")])
         info = raw.get_flight_info(flight.FlightDescriptor.for_command(command), options)

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 
+from tests.helpers import proto
 from timewell.query.control import QueryCancelled, QueryControl
 from timewell.server.flight_sql import SQL_TYPE_PREFIX, pack_any
 
@@ -114,9 +115,7 @@ def test_streamed_formats_send_batch_by_batch_past_the_result_limit(make_server)
     assert table.column("v").to_pylist() == list(range(100_000))
     assert table.column("host").to_pylist()[:8] == [f"h{i % 7}" for i in range(8)]
     # and Flight SQL statements: planned at GetFlightInfo, streamed at DoGet
-    assert len(query) < 128  # its length fits one varint byte
-    command = pack_any(SQL_TYPE_PREFIX + "CommandStatementQuery",
-                       b"\x0a" + bytes([len(query)]) + query.encode())
+    command = pack_any(SQL_TYPE_PREFIX + "CommandStatementQuery", proto(1, query))
     options = flight.FlightCallOptions(headers=[(b"database", b"limits")])
     info = client.get_flight_info(flight.FlightDescriptor.for_command(command), options)
     assert info.schema.names == ["host", "v"]

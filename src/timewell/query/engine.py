@@ -312,22 +312,20 @@ class QueryEngine:
         return ctx
 
     def _schemas(self, database: str) -> dict[str, dict[str, pa.Schema]]:
-        if database != INTERNAL_DATABASE:
+        user: dict[str, pa.Schema] = {}
+        if database != INTERNAL_DATABASE:  # _internal holds no tables
             with self._catalog.lock:
                 user = {name: t.arrow_schema()
                         for name, t in self._catalog.database(database).live_tables().items()}
-            system = {name: build(database).schema
-                      for name, build in self._system_tables.items()}
-            return {"iox": user, "system": system}
-        # _internal holds no tables, and only the server-wide system tables (the tables of a
-        # database's triggers, caches, ... need a database)
         system = {}
         for name, build in self._system_tables.items():
             try:
                 system[name] = build(database).schema
             except DatabaseNotFound:
-                continue
-        return {"iox": {}, "system": system}
+                if database != INTERNAL_DATABASE:
+                    raise
+                # one database's things (triggers, caches): not among _internal's tables
+        return {"iox": user, "system": system}
 
 
 def _build_system_table(name: str, build: SystemTable, database: str) -> pa.Table:

@@ -47,7 +47,7 @@ Authorize = Callable[[str | None], bool]
 """Decides whether a call may run, given its `authorization` header value (None if absent)."""
 
 _DATABASE_HEADERS = ("database", "bucket", "bucket-name", "iox-namespace-name")
-_PREPARED_RESULTS_TTL_S = 60.0
+_HELD_ANSWERS_TTL_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,8 @@ class FlightQueryServer(flight.FlightServerBase):
         self._node = node
         self._influxql = InfluxQLEngine(node.catalog, node.query)
         self._sql = flight_sql.FlightSql(node.query)
-        self._prepared: dict[str, tuple[float, pa.Table]] = {}
+        # metadata answers, by ticket handle, until fetched or expired
+        self._held: dict[str, tuple[float, pa.Table]] = {}
         self._lock = threading.Lock()
 
     # -- Flight
@@ -75,24 +76,17 @@ class FlightQueryServer(flight.FlightServerBase):
         if data[:1] == b"{":
             request = parse_ticket(data)
             if request.query_type == "sql":
-                schema, batches = self._guarded(lambda: self._node.query.stream(
-                    request.database, request.query, request.params), request)
-                # A reader, not a GeneratorStream: that one sends no dictionaries (tags).
-                return flight.RecordBatchStream(pa.RecordBatchReader.from_batches(
-                    schema, self._batches(schema, batches, request)))
+                return self._stream(request)
             return flight.RecordBatchStream(self._influxql_answer(request))
         handle = flight_sql.ticket_handle(data)
         statement_ticket = flight_sql.parse_statement_ticket(handle)
         if statement_ticket is not None:  # a Flight SQL statement: run now, streamed
             database, command = statement_ticket
             statement = self._guarded(lambda: self._sql.statement(command, database))
-            request = QueryRequest(statement.database, statement.query)
-            schema, batches = self._guarded(lambda: self._node.query.stream(
-                statement.database, statement.query, statement.params, log_as="flightsql",
-                log_text=statement.log_text), request)
-            return flight.RecordBatchStream(pa.RecordBatchReader.from_batches(
-                schema, self._batches(schema, batches, request)))
-        return flight.RecordBatchStream(self._take_prepared(handle))
+            return self._stream(QueryRequest(statement.database, statement.query,
+                                             params=statement.params),
+                                log_as="flightsql", log_text=statement.log_text)
+        return flight.RecordBatchStream(self._take_held(handle))
 
     def get_flight_info(self, context, descriptor: flight.FlightDescriptor):
         command = _command(descriptor)
@@ -108,8 +102,8 @@ class FlightQueryServer(flight.FlightServerBase):
         table = self._guarded(lambda: self._sql.answer(command, database))
         handle = uuid.uuid4().hex
         with self._lock:
-            self._expire_prepared()
-            self._prepared[handle] = (time.monotonic() + _PREPARED_RESULTS_TTL_S, table)
+            self._expire_held()
+            self._held[handle] = (time.monotonic() + _HELD_ANSWERS_TTL_S, table)
         endpoint = flight.FlightEndpoint(flight_sql.ticket_statement(handle.encode()), [])
         return flight.FlightInfo(table.schema, descriptor, [endpoint], table.num_rows,
                                  table.nbytes)
@@ -136,6 +130,14 @@ class FlightQueryServer(flight.FlightServerBase):
         return iter(())
 
     # -- queries
+
+    def _stream(self, request: QueryRequest, **log) -> flight.RecordBatchStream:
+        """A SQL answer streamed batch by batch (`log`: how system.queries names it)."""
+        schema, batches = self._guarded(lambda: self._node.query.stream(
+            request.database, request.query, request.params, **log), request)
+        # A reader, not a GeneratorStream: that one sends no dictionaries (tags).
+        return flight.RecordBatchStream(pa.RecordBatchReader.from_batches(
+            schema, self._batches(schema, batches, request)))
 
     def _influxql_answer(self, request: QueryRequest) -> pa.Table:
         def answer() -> pa.Table:
@@ -176,19 +178,19 @@ class FlightQueryServer(flight.FlightServerBase):
             log.exception("Flight query failed: %s", request.query if request else "")
             raise flight.FlightInternalError(f"internal error: {type(e).__name__}: {e}") from None
 
-    def _take_prepared(self, handle: bytes) -> pa.Table:
+    def _take_held(self, handle: bytes) -> pa.Table:
         with self._lock:
-            self._expire_prepared()
-            entry = self._prepared.pop(handle.decode(errors="replace"), None)
+            self._expire_held()
+            entry = self._held.pop(handle.decode(errors="replace"), None)
         if entry is None:
             raise flight.FlightServerError("unknown or expired statement handle: call "
                                            "GetFlightInfo again")
         return entry[1]
 
-    def _expire_prepared(self) -> None:
+    def _expire_held(self) -> None:
         now = time.monotonic()
-        for handle in [h for h, (deadline, _) in self._prepared.items() if deadline < now]:
-            del self._prepared[handle]
+        for handle in [h for h, (deadline, _) in self._held.items() if deadline < now]:
+            del self._held[handle]
 
 
 def parse_ticket(data: bytes) -> QueryRequest:
