@@ -90,3 +90,11 @@ def test_cli_tls_no_verify_test_update_database_with_tls_no_verify(s):
 def test_cli_tls_no_verify_test_update_table_with_tls_no_verify(s):
     cli_ok(s, "create", "database", NO_VERIFY, "updatetabledb")
     cli_ok(s, "write", NO_VERIFY, "-d", "updatetabledb", "cpu,host=server01 value=0.64")
+
+
+def test_cli_tls_no_verify_show_system(s):
+    """(timewell) `show system` takes the flag too, before or after its subcommand."""
+    cli_ok(s, "create", "database", NO_VERIFY, "systemdb")
+    _clean(cli_ok(s, "show", "system", NO_VERIFY, "-d", "systemdb", "table-list"))
+    _clean(cli_ok(s, "show", "system", "-d", "systemdb", "table-list", NO_VERIFY))
+    assert cli(s, "show", "system", "-d", "systemdb", "table-list").returncode == 1

@@ -28,21 +28,27 @@ def _remember_tls(ctx: click.Context, param: click.Parameter, value):
 
 
 def host_option(command):
-    """`-H/--host` and how to trust an HTTPS server's certificate: `--tls-ca FILE` (a private
-    CA, e.g. for self-signed certificates) or `--tls-no-verify` (no check at all). `Server`
-    reads the TLS choice from the command's context."""
+    """`-H/--host` and how to trust an HTTPS server's certificate (`tls_options`)."""
+    return click.option("-H", "--host", "host", default=DEFAULT_HOST, show_default=True,
+                        envvar=env("HOST_URL"), help="URL of the timewell server.")(
+        tls_options(command))
+
+
+def tls_options(command):
+    """How to trust an HTTPS server's certificate: `--tls-ca FILE` (a private CA, e.g. for
+    self-signed certificates) or `--tls-no-verify` (no check at all). `Server` reads the
+    choice from the command's context (shared with its parent group's)."""
     command = click.option(
         "--tls-no-verify", is_flag=True, expose_value=False, callback=_remember_tls,
         envvar=env("TLS_NO_VERIFY"),
         help="Do not check the server's TLS certificate (testing only: anyone on the network "
              "path can then read and change the traffic).")(command)
-    command = click.option(
+    return click.option(
         "--tls-ca", type=click.Path(dir_okay=False, path_type=Path), default=None,
         expose_value=False, callback=_remember_tls, envvar=env("TLS_CA"),
         help="Trust HTTPS servers whose certificate this PEM CA file signed (e.g. a "
              "self-signed one).")(command)
-    return click.option("-H", "--host", "host", default=DEFAULT_HOST, show_default=True,
-                        envvar=env("HOST_URL"), help="URL of the timewell server.")(command)
+
 
 token_option = click.option("--token", default=None, envvar=env("AUTH_TOKEN"),
                             help="Authentication token.")

@@ -14,6 +14,7 @@ from timewell.cli.client import (
     Server,
     describe_error,
     env,
+    tls_options,
     write_body,
 )
 
@@ -38,9 +39,11 @@ DEFAULT_FILTER = {"queries": r"query_text !~* '\bsystem\s*\.|information_schema'
 
 
 def _connection(function):
-    """-d/--database, -H/--host and --token: given to `show system` (as upstream) or after its
-    subcommand (as timewell's other commands take them); the subcommand's win."""
+    """-d/--database, -H/--host, --token and the TLS options: given to `show system` (as
+    upstream) or after its subcommand (as timewell's other commands take them); the
+    subcommand's win."""
     for option in (
+            tls_options,
             click.option("--token", default=None, envvar=env("AUTH_TOKEN"),
                          help="Authentication token."),
             click.option("-H", "--host", "host", default=None, envvar=env("HOST_URL"),

@@ -10,6 +10,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path, PurePosixPath
+from stat import S_ISREG
 
 from timewell.engine.plugins import PluginDirectory
 from timewell.errors import InvalidRequest, NotFound
@@ -56,11 +57,10 @@ class PluginFiles:
                     continue
                 relative = (Path(folder) / name).relative_to(root).as_posix()
                 try:
-                    path = self.plugins.target(relative)
-                    stat = path.stat()
+                    stat = self.plugins.target(relative).stat()
                 except (InvalidRequest, OSError):
                     continue  # a symlink leading outside, or gone meanwhile
-                if not path.is_file():
+                if not S_ISREG(stat.st_mode):
                     continue
                 if len(found) == LIST_LIMIT:
                     return found, True

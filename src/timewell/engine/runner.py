@@ -7,6 +7,7 @@ event loop."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -83,18 +84,20 @@ class TriggerRunner:
 
     async def run_guarded(self, invocation: Invocation) -> RunOutcome:
         """`run`, within the server-wide limit of run_async runs when the trigger is one."""
-        if self._async_slots is None or not self.definition.run_async:
-            return await self.run(invocation)
-        async with self._async_slots:
+        async with self._async_slot():
             return await self.run(invocation)
 
     async def run_once_guarded(self, invocation: Invocation) -> RunOutcome:
         """`run_once` (a request's run), within the server-wide limit of run_async runs when
         the trigger is one: past the limit, a request waits for a slot."""
+        async with self._async_slot():
+            return await self.run_once(invocation)
+
+    def _async_slot(self) -> contextlib.AbstractAsyncContextManager:
+        """A slot of --async-trigger-concurrency-limit for a run_async trigger's run."""
         if self._async_slots is None or not self.definition.run_async:
-            return await self.run_once(invocation)
-        async with self._async_slots:
-            return await self.run_once(invocation)
+            return contextlib.nullcontext()
+        return self._async_slots
 
     def _spawn(self, invocation: Invocation) -> None:
         async def guarded() -> None:

@@ -52,13 +52,22 @@ def routes(node: Node) -> list[Route]:
             "packages": [{"name": name, "version": version}
                          for name, version in sorted(installed.items())]})
 
+    # Off the event loop: a file may be megabytes to read, write and hash.
+    def read_file(name: str):
+        content, stat = engine.files.read(name)
+        return content, stat, content_version(content.encode())
+
+    def write_file(name: str, content: str) -> str:
+        engine.files.write(name, content)
+        return content_version(content.encode())
+
     async def get_files(request: Request) -> Response:
         """timewell: the plugin directory's files, or (`plugin_name`) one file's text."""
         name = request.query_params.get("plugin_name")
         if name is not None:
-            content, stat = await run_in_threadpool(engine.files.read, name)
+            content, stat, version = await run_in_threadpool(read_file, name)
             return JSONResponse({"plugin_name": name, "content": content,
-                                 "version": content_version(content.encode()),
+                                 "version": version,
                                  "size_bytes": stat.st_size,
                                  "modified": listed_time(stat.st_mtime_ns)})
         files, truncated = await run_in_threadpool(engine.files.listing)
@@ -70,8 +79,8 @@ def routes(node: Node) -> list[Route]:
         data = await read_json_object(request, limit)
         name = str_field(data, "plugin_name")
         content = str_field(data, "content")
-        await run_in_threadpool(engine.files.write, name, content)
-        return JSONResponse({"plugin_name": name, "version": content_version(content.encode())})
+        version = await run_in_threadpool(write_file, name, content)
+        return JSONResponse({"plugin_name": name, "version": version})
 
     async def replace_file(request: Request) -> Response:
         data = await read_json_object(request, limit)
@@ -89,9 +98,8 @@ def routes(node: Node) -> list[Route]:
             if PurePosixPath(inner).is_absolute() or ".." in PurePosixPath(inner).parts:
                 raise InvalidRequest(f"relative_path '{inner}' must stay inside {name}")
             name = f"{name.rstrip('/')}/{inner}"
-        await run_in_threadpool(engine.files.write, name, content)
-        return JSONResponse({"plugin_name": trigger.name, "file": name,
-                             "version": content_version(content.encode())})
+        version = await run_in_threadpool(write_file, name, content)
+        return JSONResponse({"plugin_name": trigger.name, "file": name, "version": version})
 
     async def replace_directory(request: Request) -> Response:
         data = await read_json_object(request, limit)
